@@ -1,0 +1,32 @@
+"""The ``llmgw`` command: a thin typer shell over the library.
+
+Each command group lives in its own module and registers itself here. Every failure a user can
+cause ends as one clear line on stderr and a non-zero exit (see ``llmgw.cli.common``).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from llmgw.cli import audit, init, keys, mock, serve
+
+app = typer.Typer(
+    name="llmgw",
+    help="A multi-tenant LLM gateway: OpenAI and Anthropic APIs in, any provider out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("serve")(serve.serve)
+app.command("init")(init.init)
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+app.add_typer(mock.app, name="mock")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    from llmgw.cli.common import run_app
+
+    run_app(app)

@@ -1,0 +1,126 @@
+"""Canonical records that flow through the gateway.
+
+Inside the gateway every call has one shape, with OpenAI chat-completions semantics. Wire
+codecs (``llmgw.wire``) translate each inbound or provider format to and from these records at
+the edge, so the pipeline, the router, the limiter and the audit writer never see a vendor
+format.
+
+Messages stay plain dicts in the OpenAI chat format because that is what most traffic already
+is (the OpenAI codec is then almost a pass-through) and because tool-call and multimodal parts
+are open-ended. A canonical message is one of::
+
+    {"role": "system", "content": str}
+    {"role": "user", "content": str | list[part]}
+    {"role": "assistant", "content": str | None, "tool_calls": [tool_call, ...]?}
+    {"role": "tool", "tool_call_id": str, "content": str}
+
+where ``part`` is ``{"type": "text", "text": str}`` or
+``{"type": "image_url", "image_url": {"url": str}}``, and ``tool_call`` is
+``{"id": str, "type": "function", "function": {"name": str, "arguments": str}}`` (arguments
+are a JSON text, as OpenAI sends them). Tools are OpenAI function tools:
+``{"type": "function", "function": {"name", "description"?, "parameters"?}}``.
+
+Finish reasons are OpenAI's: ``stop``, ``length``, ``tool_calls``, ``content_filter``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+InboundApi = Literal["openai", "anthropic"]
+
+Message = dict[str, Any]
+Tool = dict[str, Any]
+ToolCall = dict[str, Any]
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat call in canonical form.
+
+    ``model`` is the name the caller asked for (a public model name or alias) when the request
+    comes in, and the provider's own model name once a codec encodes it for a deployment.
+    ``extra`` carries provider-neutral parameters this record does not name (e.g.
+    ``presence_penalty``); the OpenAI codec forwards them, others drop what they cannot map.
+    """
+
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    seed: int | None = None
+    n: int = 1
+    user: str | None = None
+    include_usage: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts for one call. ``estimated`` is true when the gateway counted them itself."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    """A complete (non-streamed) answer in canonical form."""
+
+    id: str
+    model: str
+    content: str | None
+    finish_reason: FinishReason = "stop"
+    tool_calls: list[ToolCall] | None = None
+    usage: Usage = field(default_factory=Usage)
+    created: int = 0
+    refusal: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call. ``id`` and ``name`` come with the first piece only."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One canonical stream event. Any field may be empty; a chunk with none set is a no-op.
+
+    A stream is a sequence of chunks carrying text deltas and tool-call deltas, then one chunk
+    with ``finish_reason``, and (when the provider reports it) one with ``usage``. Stream
+    decoders emit chunks in that order; stream encoders accept them in that order.
+    """
+
+    text: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class StreamMeta:
+    """What a stream encoder needs to know before the first chunk."""
+
+    id: str
+    model: str
+    created: int
+    input_tokens: int = 0
