@@ -7,7 +7,7 @@ mock provider can speak every format with the same code:
 Requests
     ``decode_request(body: dict) -> ChatRequest``
         Validate and translate a request in this format; raises ``errors.BadRequest`` naming the
-        offending field. (For Gemini, the model comes from the URL: ``decode_request(body, model)``.)
+        offending field. (Gemini takes the model from the URL: ``decode_request(body, model)``.)
     ``encode_request(req: ChatRequest) -> dict``
         The body to send to a provider of this format (``req.model`` is the provider's model name).
 Responses

@@ -1,0 +1,231 @@
+"""Gateway overhead: direct-to-mock vs through ``llmgw serve``, in one run, same machine.
+
+Starts a real ``llmgw mock serve`` (instant answers) and a real ``llmgw serve`` in front of it
+(auth and audit on, the audit log in a real SQLite file), then drives both with ``wrk`` at a few
+concurrency levels, for plain and streamed chat completions, and reports the added p50/p99
+latency and the requests per second each way.
+
+    python benchmarks/overhead.py [--seconds 5] [--json benchmarks/results/overhead.json]
+
+Needs ``wrk`` (Debian package ``wrk``). Traffic stays on 127.0.0.1 and every run is bounded by
+``--seconds``. Nothing here asserts on timing: it prints numbers for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPT = "Write one sentence about gateways."
+
+CONFIG = """
+[audit]
+flush_interval_s = 0.05
+
+[providers.upstream]
+kind = "openai"
+base_url = "http://127.0.0.1:{mock}/v1"
+api_key_env = "BENCH_UPSTREAM_KEY"
+
+[models.bench]
+deployments = [{{ provider = "upstream", model = "gpt-4o-mini" }}]
+
+[tenants.bench]
+models = ["*"]
+retention = "full"
+"""
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(args: list[str], ready: str, log: Path, cpu: int | None) -> subprocess.Popen[bytes]:
+    if cpu is not None and shutil.which("taskset"):
+        args = ["taskset", "-c", str(cpu), *args]
+    proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(ready, timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{args} did not start:\n{log.read_text()}")
+
+
+def wrk(
+    url: str, body: str, key: str, conns: int, seconds: int, cpu: int | None
+) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(WRK_LUA.format(body=body, key=key))
+        script = fh.name
+    args = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, url]
+    if cpu is not None and shutil.which("taskset"):
+        args = ["taskset", "-c", str(cpu), *args]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30).stdout
+    os.unlink(script)
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    def ms(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    pct = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", out, re.M))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if errors or socket_errors:
+        seen = [m.group(0) for m in (errors, socket_errors) if m]
+        print(f"  warning: wrk saw errors: {'; '.join(seen)}")
+    return {"p50_ms": ms(pct["50"]), "p99_ms": ms(pct["99"]), "rps": rps}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--conns", default="1,16,64")
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/overhead.json")
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin mock+wrk to CPU 1 and the gateway to CPU 0 (taskset)",
+    )
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    work = Path(tempfile.mkdtemp(prefix="llmgw-bench-"))
+    py = [sys.executable, "-m", "llmgw"]
+    mock_port, gw_port = free_port(), free_port()
+    pin_mock, pin_gw = (1, 0) if args.pin else (None, None)
+    mock = start(
+        [*py, "mock", "serve", "--port", str(mock_port)],
+        f"http://127.0.0.1:{mock_port}/healthz",
+        work / "mock.log",
+        pin_mock,
+    )
+    (work / "llmgw.toml").write_text(CONFIG.format(mock=mock_port))
+    state = work / "state.db"
+    key = json.loads(
+        subprocess.run(
+            [
+                *py,
+                "keys",
+                "create",
+                "--tenant",
+                "bench",
+                "--name",
+                "bench",
+                "--json",
+                "--state",
+                str(state),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["secret"]
+    gw = start(
+        [
+            *py,
+            "serve",
+            "--config",
+            str(work / "llmgw.toml"),
+            "--state",
+            str(state),
+            "--port",
+            str(gw_port),
+        ],
+        f"http://127.0.0.1:{gw_port}/readyz",
+        work / "gateway.log",
+        pin_gw,
+    )
+    results: list[dict[str, object]] = []
+    try:
+        for stream in (False, True):
+            body = json.dumps(
+                {
+                    "model": "gpt-4o-mini",
+                    "stream": stream,
+                    "messages": [{"role": "user", "content": PROMPT}],
+                }
+            )
+            gw_body = body.replace('"gpt-4o-mini"', '"bench"')
+            for conns in [int(c) for c in args.conns.split(",")]:
+                direct = wrk(
+                    f"http://127.0.0.1:{mock_port}/v1/chat/completions",
+                    body,
+                    "x",
+                    conns,
+                    args.seconds,
+                    pin_mock,
+                )
+                via = wrk(
+                    f"http://127.0.0.1:{gw_port}/v1/chat/completions",
+                    gw_body,
+                    key,
+                    conns,
+                    args.seconds,
+                    pin_mock,
+                )
+                row = {
+                    "mode": "stream" if stream else "plain",
+                    "concurrency": conns,
+                    "direct": direct,
+                    "gateway": via,
+                    "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
+                    "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3),
+                    "rps_ratio": round(via["rps"] / direct["rps"], 3),
+                }
+                results.append(row)
+                print(
+                    f"{row['mode']:6} c={conns:<3} direct {direct['rps']:8.0f} rps "
+                    f"p50 {direct['p50_ms']:.3f} ms | gateway {via['rps']:8.0f} rps "
+                    f"p50 {via['p50_ms']:.3f} ms p99 {via['p99_ms']:.3f} ms | "
+                    f"added p50 {row['added_p50_ms']:.3f} ms p99 {row['added_p99_ms']:.3f} ms",
+                    flush=True,
+                )
+    finally:
+        gw.send_signal(signal.SIGTERM)
+        mock.send_signal(signal.SIGTERM)
+        gw.wait(30)
+        mock.wait(30)
+    import sqlite3
+
+    rows = sqlite3.connect(state).execute("SELECT count(*) FROM audit_log").fetchone()[0]
+    print(f"audit rows written by the gateway: {rows}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps({"seconds": args.seconds, "results": results, "audit_rows": rows}, indent=2)
+    )
+    print(f"wrote {args.json}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m llmgw`` runs the CLI."""
+
+from llmgw.cli.main import run
+
+run()

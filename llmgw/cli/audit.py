@@ -1,0 +1,215 @@
+"""``llmgw audit``: query the audit log and show single calls."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from llmgw.audit import query as audit_query
+from llmgw.cli.common import STATE_OPTION, console, fail, state_path
+from llmgw.store.db import open_db
+
+app = typer.Typer(
+    help="The audit log: every call with its tenant, route, tokens, cost and outcome.",
+    no_args_is_help=True,
+)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
+BODY_COLUMNS = ("request_body", "response_body")
+
+
+@contextmanager
+def _connection(state: Path | None) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to an existing state file (one-line error otherwise)."""
+    path = state_path(state)
+    if not path.exists():
+        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
+    try:
+        conn = open_db(path, readonly=True)
+    except sqlite3.Error as exc:
+        raise fail(f"cannot open state at {path}: {exc}") from None
+    try:
+        yield conn
+    except sqlite3.Error as exc:
+        raise fail(f"cannot read the audit log in {path}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
+
+
+def _dollars(nanos: int | None) -> str:
+    """Exact cost in dollars (nanos / 1e9), trailing zeros trimmed to at least 2 places."""
+    value = Decimal(int(nanos or 0)).scaleb(-9)
+    text = f"{value:.9f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.ljust(2, '0')}"
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
+def _model(row: dict[str, Any]) -> str:
+    requested, served = row.get("requested_model") or "", row.get("served_model") or ""
+    if served and served != requested:
+        return f"{requested} → {served}"
+    return requested
+
+
+@app.command("query")
+def query_cmd(
+    tenant: str | None = typer.Option(
+        None, "--tenant", "-t", help="This tenant and the ones below it."
+    ),
+    model: str | None = typer.Option(None, "--model", "-m", help="Requested or served model."),
+    provider: str | None = typer.Option(None, "--provider", "-p", help="Provider name."),
+    status: str | None = typer.Option(
+        None, "--status", "-s", help="HTTP status (429), class (5xx) or ok|error|rejected|aborted."
+    ),
+    since: str | None = typer.Option(None, "--since", help="ISO time or relative: 15m, 2h, 7d."),
+    until: str | None = typer.Option(None, "--until", help="ISO time or relative: 15m, 2h, 7d."),
+    limit: int = typer.Option(50, "--limit", "-n", help="At most this many rows."),
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (without the bodies)."),
+    state: Path | None = STATE_OPTION,
+) -> None:
+    """List calls, newest first."""
+    if as_json and as_csv:
+        raise fail("choose one of --json and --csv", code=2)
+    with _connection(state) as conn:
+        try:
+            rows = audit_query.query(
+                conn,
+                tenant=tenant,
+                model=model,
+                provider=provider,
+                status=status,
+                since=since,
+                until=until,
+                limit=limit,
+            )
+        except ValueError as exc:
+            raise fail(str(exc), code=2) from None
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif as_csv:
+        _print_csv(rows)
+    else:
+        _print_table(rows)
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    fields = [name for name in rows[0] if name not in BODY_COLUMNS]
+    out = typer.get_text_stream("stdout")
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "attempt_log": json.dumps(row.get("attempt_log"))})
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("no matching calls", highlight=False)
+        return
+    table = Table("time")
+    table.add_column("id", no_wrap=True, min_width=30)  # whole: it is what show takes
+    table.add_column("tenant", overflow="fold")
+    for name in ("api", "model", "provider", "status", "tokens in/out"):
+        table.add_column(name)
+    table.add_column("cost", justify="right")
+    table.add_column("latency ms", justify="right")
+    table.add_column("ttft ms", justify="right")
+    for r in rows:
+        status = str(r["status"]) if r["outcome"] == "ok" else f"{r['status']} {r['outcome']}"
+        table.add_row(
+            _time(r["ts"]),
+            r["id"],
+            r["tenant"],
+            r["api"] or "",
+            _model(r),
+            r["provider"] or "",
+            status,
+            f"{r['input_tokens']}/{r['output_tokens']}" + ("~" if r["usage_estimated"] else ""),
+            _dollars(r["cost_nanos"]),
+            _ms(r["latency_ms"]),
+            _ms(r["ttft_ms"]),
+        )
+    _print_wide(table)
+
+
+@app.command()
+def show(
+    request_id: str = typer.Argument(..., help="The request id (req_…), e.g. from x-request-id."),
+    as_json: bool = JSON_OPTION,
+    state: Path | None = STATE_OPTION,
+) -> None:
+    """Every field of one call, bodies pretty-printed."""
+    with _connection(state) as conn:
+        row = audit_query.get(conn, request_id)
+    if row is None:
+        raise fail(f"no audit record with id {request_id!r}")
+    if as_json:
+        typer.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        return
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in row.items():
+        if name in BODY_COLUMNS or name == "attempt_log":
+            continue
+        table.add_row(name, _field(name, value))
+    console.print(table)
+    console.print("[bold]attempt_log[/]")
+    console.print(Syntax(json.dumps(row.get("attempt_log"), indent=2), "json", word_wrap=True))
+    for name in BODY_COLUMNS:
+        console.print(f"[bold]{name}[/]")
+        console.print(_body(row.get(name)))
+
+
+def _field(name: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if name == "ts":
+        return f"{value} ({_iso(value)})"
+    if name == "cost_nanos":
+        return f"{value} ({_dollars(value)})"
+    return str(value)
+
+
+def _body(text: str | None) -> Syntax | str:
+    if text is None:
+        return "  (not kept)"
+    try:
+        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return Syntax(text, "text", word_wrap=True)
+    return Syntax(pretty, "json", word_wrap=True)
+
+
+def _print_wide(table: Table) -> None:
+    """Print a table; to a pipe or file at a generous width, so rows stay whole there."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(file=console.file, width=max(console.width, 240)).print(table)

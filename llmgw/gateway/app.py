@@ -1,0 +1,126 @@
+"""The gateway's ASGI application: routes, lifespan, and the catch-all error answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from llmgw.errors import AuthenticationFailed, GatewayError, NotFound
+from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, header, send_bytes
+from llmgw.gateway.calls import CODECS, handle_chat
+from llmgw.gateway.runtime import Gateway
+
+log = logging.getLogger("llmgw.gateway")
+
+CHAT_ROUTES = {
+    "/v1/chat/completions": "openai",
+    "/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+}
+
+
+class GatewayApp:
+    """``await app(scope, receive, send)``: the whole HTTP surface of ``llmgw serve``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        api = CHAT_ROUTES.get(path)
+        if api is not None:
+            if method == "POST":
+                await handle_chat(self.gw, api, scope, receive, send)
+            else:
+                await self.error(scope, send, _method_not_allowed(method, path), api)
+            return
+        if path == "/v1/models" or path == "/models":
+            await self.models(scope, send)
+        elif path == "/healthz":
+            await send_bytes(send, 200, b'{"status":"ok"}', JSON_HEADERS)
+        elif path == "/readyz":
+            ready = self.gw.ready
+            body = orjson.dumps({"status": "ready" if ready else "starting"})
+            await send_bytes(send, 200 if ready else 503, body, JSON_HEADERS)
+        else:
+            err = NotFound(f"no route for {method} {path}", code="not_found")
+            await self.error(scope, send, err, inbound_api(scope))
+
+    async def models(self, scope: Scope, send: Send) -> None:
+        """``GET /v1/models``: the models this key may use, in the caller's format."""
+        api = inbound_api(scope)
+        try:
+            key = self.gw.keys.authenticate(scope)
+        except AuthenticationFailed as err:
+            await self.error(scope, send, err, api)
+            return
+        models = self.gw.visible_models(key.tenant)
+        created = int(self.gw.started_at)
+        if api == "anthropic":
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+            data = [
+                {"type": "model", "id": m.name, "display_name": m.name, "created_at": stamp}
+                for m in models
+            ]
+            payload: dict[str, object] = {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        else:
+            payload = {
+                "object": "list",
+                "data": [
+                    {"id": m.name, "object": "model", "created": created, "owned_by": "llmgw"}
+                    for m in models
+                ],
+            }
+        await send_bytes(send, 200, orjson.dumps(payload), JSON_HEADERS)
+
+    async def error(self, scope: Scope, send: Send, err: GatewayError, api: str) -> None:
+        status, payload = CODECS[api].encode_error(err)
+        await send_bytes(send, status, orjson.dumps(payload), JSON_HEADERS)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.gw.start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.gw.stop()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def inbound_api(scope: Scope) -> str:
+    """Which error format to answer in when the path does not say: Anthropic clients send
+    ``anthropic-version``."""
+    return "anthropic" if header(scope, b"anthropic-version") is not None else "openai"
+
+
+def _method_not_allowed(method: str, path: str) -> GatewayError:
+    err = GatewayError(
+        f"method {method} is not allowed on {path}; use POST", code="method_not_allowed"
+    )
+    err.status = 405
+    err.kind = "invalid_request_error"
+    return err

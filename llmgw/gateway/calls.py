@@ -1,0 +1,246 @@
+"""The chat pipeline: one call from inbound bytes to an answer and an audit row.
+
+    read body -> authenticate key -> decode (inbound codec) -> resolve model -> tenant allows it?
+    -> try deployments in order (fail over on retryable errors before any byte is sent)
+    -> settle usage and cost -> encode (inbound codec) -> send -> record
+
+Every outcome — served, failed, rejected, client-aborted — ends in exactly one audit row.
+Streams live in ``llmgw.gateway.streaming``; this module holds the shared steps and the
+non-streamed path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Any
+
+import orjson
+
+from llmgw.accounting.cost import cost_nanos
+from llmgw.accounting.tokens import count_completion, count_prompt
+from llmgw.audit.record import AuditRecord, new_request_id
+from llmgw.config import Deployment, ModelConfig
+from llmgw.errors import (
+    BadRequest,
+    GatewayError,
+    InternalError,
+    NotFound,
+    PermissionDenied,
+    UpstreamError,
+)
+from llmgw.gateway.asgi import JSON_HEADERS, ClientGone, Receive, Scope, Send, read_body, send_bytes
+from llmgw.gateway.runtime import Gateway
+from llmgw.providers.base import Provider
+from llmgw.store.keys import KeyRecord
+from llmgw.types import ChatRequest, ChatResponse, Usage
+from llmgw.wire import anthropic as anthropic_wire
+from llmgw.wire import openai as openai_wire
+
+log = logging.getLogger("llmgw.gateway")
+
+CODECS: dict[str, ModuleType] = {"openai": openai_wire, "anthropic": anthropic_wire}
+
+
+@dataclass(slots=True)
+class Call:
+    """Everything known about one call while it runs; becomes its audit row."""
+
+    api: str
+    codec: ModuleType
+    request_id: str = field(default_factory=new_request_id)
+    ts: float = field(default_factory=time.time)
+    t0: float = field(default_factory=time.perf_counter)
+    key: KeyRecord | None = None
+    retention: str = "metadata"
+    request: ChatRequest | None = None
+    request_body: bytes = b""
+    provider: Provider | None = None
+    deployment: Deployment | None = None
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
+    ttft_ms: float | None = None
+    usage: Usage | None = None
+    cost_nanos: int = 0
+    response_body: str | None = None
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Response headers that say who served the call."""
+        out = [(b"x-request-id", self.request_id.encode())]
+        if self.provider is not None and self.deployment is not None:
+            out.append((b"x-llmgw-provider", self.provider.name.encode()))
+            out.append((b"x-llmgw-model", self.deployment.model.encode()))
+            out.append((b"x-llmgw-attempts", str(len(self.attempt_log)).encode()))
+        return out
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000.0
+
+
+async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one ``/v1/chat/completions`` or ``/v1/messages`` request, whatever happens."""
+    call = Call(api=api, codec=CODECS[api])
+    try:
+        call.request_body = await read_body(scope, receive, gw.settings.server.max_body_bytes)
+        call.key = gw.keys.authenticate(scope)
+        policy = gw.policy(call.key.tenant)
+        call.retention = policy.retention
+        req = call.request = decode(call.codec, call.request_body)
+        model = gw.model(req.model)
+        if model is None:
+            raise NotFound(f"model {req.model!r} does not exist", param="model")
+        if policy.allowed is not None and model.name not in policy.allowed:
+            raise PermissionDenied(
+                f"model {req.model!r} is not allowed for tenant {call.key.tenant!r}",
+                param="model",
+            )
+        if req.stream:
+            from llmgw.gateway.streaming import stream_call
+
+            await stream_call(gw, call, model, scope, receive, send)
+        else:
+            await plain_call(gw, call, model, send)
+    except ClientGone:
+        record(gw, call, status=499, outcome="aborted", error=None)
+    except GatewayError as err:
+        await send_error(call, err, send)
+        outcome = "error" if isinstance(err, UpstreamError) else "rejected"
+        record(gw, call, status=err.status, outcome=outcome, error=err)
+    except Exception as exc:  # a bug: answer 500, keep the row, log the trace (never the body)
+        log.exception("unexpected error in request %s", call.request_id)
+        err = InternalError(f"internal error ({type(exc).__name__}); request id {call.request_id}")
+        await send_error(call, err, send)
+        record(gw, call, status=500, outcome="error", error=err)
+
+
+def decode(codec: ModuleType, body: bytes) -> ChatRequest:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    req: ChatRequest = codec.decode_request(data)
+    return req
+
+
+def candidates(gw: Gateway, model: ModelConfig) -> list[tuple[Deployment, Provider]]:
+    """Deployments to try, in order. Routing policy grows here (breakers, weights, health)."""
+    return [(d, gw.providers[d.provider]) for d in model.deployments]
+
+
+def note_attempt(
+    call: Call, dep: Deployment, provider: Provider, started: float, err: UpstreamError | None
+) -> None:
+    call.attempt_log.append(
+        {
+            "provider": provider.name,
+            "model": dep.model,
+            "error_class": err.error_class if err else None,
+            "status": err.upstream_status if err else 200,
+            "latency_ms": round((time.perf_counter() - started) * 1000.0, 3),
+        }
+    )
+
+
+async def plain_call(gw: Gateway, call: Call, model: ModelConfig, send: Send) -> None:
+    req = call.request
+    assert req is not None
+    last: UpstreamError | None = None
+    for dep, provider in candidates(gw, model):
+        started = time.perf_counter()
+        try:
+            resp = await provider.complete(replace(req, model=dep.model))
+        except UpstreamError as err:
+            note_attempt(call, dep, provider, started, err)
+            last = err
+            if err.retryable:
+                continue
+            raise
+        note_attempt(call, dep, provider, started, None)
+        call.provider, call.deployment = provider, dep
+        call.ttft_ms = call.elapsed_ms()
+        settle(gw, call, resp)
+        body = orjson.dumps(call.codec.encode_response(resp))
+        if call.retention == "full":
+            call.response_body = body.decode()
+        await send_bytes(send, 200, body, JSON_HEADERS, call.headers())
+        record(gw, call, status=200, outcome="ok", error=None)
+        return
+    assert last is not None
+    raise last
+
+
+def settle(gw: Gateway, call: Call, resp: ChatResponse) -> None:
+    """Exact usage (the provider's, else counted) and its cost."""
+    usage = resp.usage
+    if usage.input_tokens == 0 and usage.output_tokens == 0:
+        usage = estimate_usage(call, resp.content or "", resp.tool_calls)
+        resp.usage = usage
+    call.usage = usage
+    call.cost_nanos = price_of(gw, call, usage)
+
+
+def estimate_usage(call: Call, text: str, tool_calls: list[dict[str, Any]] | None) -> Usage:
+    assert call.request is not None and call.deployment is not None
+    model = call.deployment.model
+    prompt = count_prompt(model, call.request.messages, call.request.tools)
+    completion = count_completion(model, text, tool_calls)
+    return Usage(prompt.tokens, completion.tokens, 0, estimated=True)
+
+
+def price_of(gw: Gateway, call: Call, usage: Usage) -> int:
+    assert call.provider is not None and call.deployment is not None
+    price = gw.prices.lookup(call.provider.kind, call.deployment.model)
+    return cost_nanos(price, usage)
+
+
+async def send_error(call: Call, err: GatewayError, send: Send) -> None:
+    status, payload = call.codec.encode_error(err)
+    extra = call.headers()
+    if err.retry_after is not None:
+        extra.append((b"retry-after", str(max(1, round(err.retry_after))).encode()))
+    with contextlib.suppress(Exception):  # the client may be gone; the row is still written
+        await send_bytes(send, status, orjson.dumps(payload), JSON_HEADERS, extra)
+
+
+def record(
+    gw: Gateway, call: Call, *, status: int, outcome: str, error: GatewayError | None
+) -> None:
+    """Queue the call's audit row (no I/O here; the writer thread commits in batches)."""
+    req = call.request
+    usage = call.usage or Usage()
+    full = call.retention == "full"
+    rec = AuditRecord(
+        id=call.request_id,
+        ts=call.ts,
+        tenant=call.key.tenant if call.key else "",
+        key_id=call.key.id if call.key else None,
+        api=call.api,
+        requested_model=req.model if req else None,
+        provider=call.provider.name if call.provider else None,
+        served_model=call.deployment.model if call.deployment else None,
+        attempts=len(call.attempt_log),
+        attempt_log=tuple(call.attempt_log),
+        status=status,
+        outcome=outcome,
+        error_class=getattr(error, "error_class", None) or (error.code if error else None),
+        error_message=error.message if error else None,
+        ttft_ms=call.ttft_ms,
+        latency_ms=call.elapsed_ms(),
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_input_tokens,
+        usage_estimated=usage.estimated,
+        cost_nanos=call.cost_nanos,
+        stream=bool(req and req.stream),
+        request_body=call.request_body.decode("utf-8", "replace") if full else None,
+        response_body=call.response_body if full else None,
+        retention=call.retention,
+    )
+    if not gw.audit.submit(rec):
+        # the queue is full: hand the row over as soon as there is room; never drop it
+        asyncio.get_running_loop().create_task(gw.audit.submit_async(rec))

@@ -1,0 +1,199 @@
+"""Streamed calls: fail over until the first chunk, then relay chunks as they arrive.
+
+Response headers are held back until a deployment has produced its first chunk, so an upstream
+that fails before answering is replaced transparently. After that, an upstream failure ends the
+stream with an in-band error event in the caller's format: a broken stream never looks like a
+complete answer. A client that disconnects stops the upstream call at once; the call is recorded
+as ``aborted`` with the tokens produced so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import orjson
+
+from llmgw.config import ModelConfig
+from llmgw.errors import UpstreamError
+from llmgw.gateway.asgi import SSE_HEADERS, Receive, Scope, Send
+from llmgw.gateway.calls import (
+    Call,
+    candidates,
+    estimate_usage,
+    note_attempt,
+    price_of,
+    record,
+)
+from llmgw.gateway.runtime import Gateway
+from llmgw.types import ChatResponse, Chunk, StreamMeta, ToolCallDelta, Usage
+
+
+class Assembled:
+    """The answer as it streams past: text, tool calls, finish reason, usage."""
+
+    __slots__ = ("finish_reason", "parts", "tool_calls", "usage")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.tool_calls: dict[int, dict[str, object]] = {}
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.text:
+            self.parts.append(chunk.text)
+        if chunk.tool_calls:
+            for delta in chunk.tool_calls:
+                self._tool(delta)
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    def _tool(self, delta: ToolCallDelta) -> None:
+        call = self.tool_calls.get(delta.index)
+        if call is None:
+            call = self.tool_calls[delta.index] = {
+                "id": delta.id or "",
+                "type": "function",
+                "function": {"name": delta.name or "", "arguments": ""},
+            }
+        fn = call["function"]
+        assert isinstance(fn, dict)
+        if delta.id:
+            call["id"] = delta.id
+        if delta.name:
+            fn["name"] = delta.name
+        fn["arguments"] += delta.arguments
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def tool_list(self) -> list[dict[str, object]] | None:
+        return [self.tool_calls[i] for i in sorted(self.tool_calls)] or None
+
+
+async def stream_call(
+    gw: Gateway, call: Call, model: ModelConfig, scope: Scope, receive: Receive, send: Send
+) -> None:
+    req = call.request
+    assert req is not None
+    last: UpstreamError | None = None
+    for dep, provider in candidates(gw, model):
+        started = time.perf_counter()
+        chunks = provider.stream(replace(req, model=dep.model))
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            err = UpstreamError(
+                "server_error", f"{provider.name}: empty stream", provider=provider.name
+            )
+        except UpstreamError as exc:
+            err = exc
+        else:
+            note_attempt(call, dep, provider, started, None)
+            call.provider, call.deployment = provider, dep
+            call.ttft_ms = call.elapsed_ms()
+            await relay(gw, call, first, chunks, receive, send)
+            return
+        await chunks.aclose()
+        note_attempt(call, dep, provider, started, err)
+        last = err
+        if not err.retryable:
+            raise err
+    assert last is not None
+    raise last
+
+
+async def relay(
+    gw: Gateway,
+    call: Call,
+    first: Chunk,
+    chunks: AsyncIterator[Chunk],
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Send the stream to the client; the one place a streamed call is settled and recorded."""
+    req = call.request
+    assert req is not None and call.deployment is not None
+    answer = Assembled()
+    encoder = call.codec.StreamEncoder(
+        StreamMeta(
+            id=call.request_id,
+            model=call.deployment.model,
+            created=int(call.ts),
+            input_tokens=estimate_usage(call, "", None).input_tokens,
+        ),
+        req.include_usage,
+    )
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *call.headers()]}
+    )
+    outcome, error = "ok", None
+
+    async def pump() -> None:
+        answer.add(first)
+        await send_body(send, encoder.start() + encoder.feed(first))
+        async for chunk in chunks:
+            answer.add(chunk)
+            data = encoder.feed(chunk)
+            if data:
+                await send_body(send, data)
+
+    pumping = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(wait_disconnect(receive))
+    try:
+        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+        if not pumping.done():  # the client left first
+            pumping.cancel()
+            outcome = "aborted"
+            await asyncio.gather(pumping, return_exceptions=True)
+        else:
+            exc = pumping.exception()
+            if isinstance(exc, UpstreamError):
+                outcome, error = "error", exc
+                await send_body(send, encoder.error(exc), more=False)
+            elif exc is not None:
+                raise exc
+            else:
+                await send_body(send, encoder.finish(), more=False)
+    finally:
+        watching.cancel()
+        await chunks.aclose()  # type: ignore[attr-defined]
+        settle_stream(gw, call, answer)
+        record(gw, call, status=200, outcome=outcome, error=error)
+
+
+async def send_body(send: Send, data: bytes, more: bool = True) -> None:
+    await send({"type": "http.response.body", "body": data, "more_body": more})
+
+
+async def wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def settle_stream(gw: Gateway, call: Call, answer: Assembled) -> None:
+    """Usage from the provider when it reported it, else counted from what was produced."""
+    usage = answer.usage
+    if usage is None or (usage.input_tokens == 0 and usage.output_tokens == 0):
+        usage = estimate_usage(call, answer.text, answer.tool_list())  # type: ignore[arg-type]
+    call.usage = usage
+    call.cost_nanos = price_of(gw, call, usage)
+    if call.retention == "full":
+        resp = ChatResponse(
+            id=call.request_id,
+            model=call.deployment.model if call.deployment else "",
+            content=answer.text or None,
+            finish_reason=answer.finish_reason or "stop",  # type: ignore[arg-type]
+            tool_calls=answer.tool_list(),  # type: ignore[arg-type]
+            usage=usage,
+            created=int(call.ts),
+        )
+        call.response_body = orjson.dumps(call.codec.encode_response(resp)).decode()

@@ -1,0 +1,431 @@
+"""``llmgw mock serve``: a standalone upstream speaking OpenAI, Anthropic and Gemini, with faults.
+
+Routes (the providers' real paths, so real SDKs and the gateway's adapters point at it as is)::
+
+    POST /v1/chat/completions                        OpenAI chat completions (SSE when stream)
+    POST /v1/messages                                Anthropic Messages (SSE when stream)
+    POST /v1beta/models/{model}:generateContent      Gemini (also under /v1/)
+    POST /v1beta/models/{model}:streamGenerateContent  Gemini stream: SSE with alt=sse, else a
+                                                     JSON array
+    GET  /v1/models, /v1beta/models                  model list (Anthropic shape when the
+                                                     request has an anthropic-version header)
+    GET  /healthz
+
+Control API (JSON)::
+
+    GET    /_mock/faults          active faults
+    POST   /_mock/faults          add: Fault fields, a list of them, or {"spec": "m=cut"}
+    DELETE /_mock/faults[?model=] clear all faults, or one model's
+    GET    /_mock/stats           requests per model and per path, faults fired
+    POST   /_mock/reset           clear faults and stats
+
+No auth is checked: any key in any header is accepted. The engine's timing knobs apply to
+streams (ttft, then one token every 1/tokens_per_s) and to plain answers (the whole delay before
+answering). aiohttp rather than an ASGI server because faults need the transport (resets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import socket
+import struct
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from llmgw.errors import BadRequest, GatewayError, InternalError
+from llmgw.mock.faults import Fault, FaultTable, parse_fault
+from llmgw.mock.wire_faults import (
+    drop_terminal,
+    fault_error,
+    malformed_event,
+    retry_after_header,
+)
+from llmgw.providers.mock import content_filter_answer, new_id
+from llmgw.providers.mock_engine import MockAnswer, MockEngine, answer_chunks, is_token
+from llmgw.types import ChatRequest, StreamMeta
+
+DEFAULT_MODELS: tuple[str, ...] = ("mock-small", "mock-large")
+MAX_BODY_BYTES = 64 * 1024 * 1024
+SHUTDOWN_TIMEOUT_S = 1.0
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+_ID_PREFIX = {"openai": "chatcmpl-mock", "anthropic": "msg_mock", "gemini": "mock-"}
+_GEMINI_PATH = "/v1beta/models/{model}:"
+_ENGINE_KEY = web.AppKey("engine", MockEngine)
+_FAULTS_KEY = web.AppKey("faults", FaultTable)
+
+
+@dataclass(slots=True)
+class MockStats:
+    """Request counters for ``/_mock/stats``."""
+
+    requests: int = 0
+    by_model: Counter[str] = field(default_factory=Counter)
+    by_path: Counter[str] = field(default_factory=Counter)
+
+    def count(self, model: str, path: str) -> None:
+        self.requests += 1
+        self.by_model[model] += 1
+        self.by_path[path] += 1
+
+
+_STATS_KEY = web.AppKey("stats", MockStats)
+
+
+class _Handlers:
+    """The route handlers, bound to one engine, fault table and stats."""
+
+    def __init__(self, engine: MockEngine, faults: FaultTable, stats: MockStats) -> None:
+        self.engine = engine
+        self.faults = faults
+        self.stats = stats
+        self.codecs: dict[str, ModuleType] = {
+            name: importlib.import_module(f"llmgw.wire.{name}")
+            for name in ("openai", "anthropic", "gemini")
+        }
+
+    # ------------------------------------------------------------------------- chat routes
+
+    async def openai(self, request: web.Request) -> web.StreamResponse:
+        return await self._chat(request, "openai", "/v1/chat/completions")
+
+    async def anthropic(self, request: web.Request) -> web.StreamResponse:
+        return await self._chat(request, "anthropic", "/v1/messages")
+
+    async def gemini(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["target"].rpartition(":")
+        if method not in ("generateContent", "streamGenerateContent") or not model:
+            return self._error("gemini", BadRequest(f"unknown method {method!r}"), 404)
+        path = _GEMINI_PATH + method
+        return await self._chat(request, "gemini", path, model, method != "generateContent")
+
+    async def _chat(
+        self,
+        request: web.Request,
+        fmt: str,
+        path: str,
+        gemini_model: str | None = None,
+        gemini_stream: bool = False,
+    ) -> web.StreamResponse:
+        codec = self.codecs[fmt]
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return self._error(fmt, BadRequest("the request body is not valid JSON"))
+        try:
+            if gemini_model is not None:
+                req: ChatRequest = codec.decode_request(body, gemini_model)
+                req.stream = gemini_stream
+            else:
+                req = codec.decode_request(body)
+        except GatewayError as err:
+            return self._error(fmt, err)
+        except Exception as exc:  # a codec bug must still be an answer in the format
+            return self._error(fmt, InternalError(f"mock could not read the request: {exc}"))
+        self.stats.count(req.model, path)
+        fault = self.faults.pick(req.model)
+        answer = self.engine.answer(req)
+        if fault is not None:
+            early = await self._request_fault(request, fmt, fault, answer)
+            if early is not None:
+                return early
+            if fault.kind == "content_filter":
+                answer = content_filter_answer(answer)
+        if req.stream:
+            sse = fmt != "gemini" or request.query.get("alt") == "sse"
+            return await self._stream(request, fmt, req, answer, fault, sse)
+        return await self._plain(request, fmt, req, answer, fault)
+
+    async def _request_fault(
+        self, request: web.Request, fmt: str, fault: Fault, answer: MockAnswer
+    ) -> web.StreamResponse | None:
+        """Answer a request-level fault; None for faults that shape the answer instead."""
+        err = fault_error(fault, fmt, answer.usage.input_tokens)
+        if err is not None:
+            resp = self._error(fmt, err)
+            if fault.kind == "rate_limit":
+                resp.headers["Retry-After"] = retry_after_header(fault.retry_after_s)
+            return resp
+        if fault.kind == "reset":
+            return _reset(request)
+        if fault.kind == "no_response":
+            await asyncio.sleep(fault.wait_s)
+            return _reset(request)
+        return None
+
+    async def _plain(
+        self,
+        request: web.Request,
+        fmt: str,
+        req: ChatRequest,
+        answer: MockAnswer,
+        fault: Fault | None,
+    ) -> web.StreamResponse:
+        delay = self.engine.delay_s(answer)
+        if fault is not None and fault.kind == "stall":
+            delay += fault.wait_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+        codec = self.codecs[fmt]
+        resp_obj = self.engine.to_response(
+            answer, req.model, new_id(_ID_PREFIX[fmt]), int(time.time())
+        )
+        data = orjson.dumps(codec.encode_response(resp_obj))
+        if fault is not None and fault.kind == "malformed":
+            data = data[: max(1, len(data) // 2)]
+        elif fault is not None and fault.kind == "cut":
+            return await _cut_body(request, data)
+        return web.Response(body=data, content_type="application/json")
+
+    async def _stream(
+        self,
+        request: web.Request,
+        fmt: str,
+        req: ChatRequest,
+        answer: MockAnswer,
+        fault: Fault | None,
+        sse: bool,
+    ) -> web.StreamResponse:
+        codec = self.codecs[fmt]
+        meta = StreamMeta(
+            new_id(_ID_PREFIX[fmt]), req.model, int(time.time()), answer.usage.input_tokens
+        )
+        encoder = codec.StreamEncoder(meta, req.include_usage)
+        headers = _SSE_HEADERS if sse else {"Content-Type": "application/json"}
+        resp = web.StreamResponse(headers=headers)
+        if fault is not None and fault.kind == "cut":
+            resp.force_close()
+        await resp.prepare(request)
+        writer = _Writer(resp, sse)
+        loop = asyncio.get_running_loop()
+        if self.engine.ttft_s > 0:
+            await asyncio.sleep(self.engine.ttft_s)
+        interval = self.engine.token_interval_s
+        start = loop.time()
+        writer.add(encoder.start())
+        strike = fault.tokens_before if fault is not None else -1
+        struck = fault is None or fault.kind not in ("stall", "cut", "malformed")
+        tokens = 0
+        for chunk in answer_chunks(answer):
+            token = is_token(chunk)
+            if (
+                not struck
+                and fault is not None
+                and tokens <= strike
+                and ((token and tokens == strike) or not token)
+            ):
+                struck = True
+                if fault.kind == "cut":
+                    await writer.flush()
+                    await resp.write_eof()
+                    return resp
+                if fault.kind == "malformed":
+                    writer.add(malformed_event(fmt))
+                else:  # stall
+                    await writer.flush()
+                    await asyncio.sleep(fault.wait_s)
+                    start += fault.wait_s
+            if token and interval > 0 and tokens:
+                await writer.flush()
+                wait = start + tokens * interval - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            writer.add(encoder.feed(chunk))
+            tokens += token
+        tail = encoder.finish()
+        if fault is not None and fault.kind == "no_done":
+            tail = drop_terminal(fmt, tail)
+        writer.add(tail)
+        writer.close_array()
+        await writer.flush()
+        await resp.write_eof()
+        return resp
+
+    def _error(self, fmt: str, err: GatewayError, status: int | None = None) -> web.Response:
+        code, body = self.codecs[fmt].encode_error(err)
+        return web.Response(
+            status=status or code, body=orjson.dumps(body), content_type="application/json"
+        )
+
+    # ------------------------------------------------------------------------- other routes
+
+    async def models(self, request: web.Request) -> web.Response:
+        names = list(DEFAULT_MODELS)
+        names += [m for m in self.stats.by_model if m not in names]
+        names += [f["model"] for f in self.faults.faults() if f["model"] not in ("*", *names)]
+        if request.path.startswith("/v1beta"):
+            data: Any = {"models": [{"name": f"models/{n}", "displayName": n} for n in names]}
+        elif "anthropic-version" in request.headers:
+            items = [
+                {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"}
+                for n in names
+            ]
+            data = {"data": items, "has_more": False, "first_id": names[0], "last_id": names[-1]}
+        else:
+            items = [
+                {"id": n, "object": "model", "created": 0, "owned_by": "llmgw-mock"} for n in names
+            ]
+            data = {"object": "list", "data": items}
+        return _json(data)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok"})
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return _json({"faults": self.faults.faults()})
+
+    async def add_faults(self, request: web.Request) -> web.Response:
+        try:
+            data = orjson.loads(await request.read())
+            items = data if isinstance(data, list) else [data]
+            new = [
+                parse_fault(str(item["spec"]))
+                if isinstance(item, dict) and set(item) == {"spec"}
+                else Fault.from_dict(item)
+                for item in items
+            ]
+        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            return _json({"error": {"message": str(exc) or "bad fault"}}, 400)
+        for fault in new:
+            self.faults.add(fault)
+        return _json({"added": len(new), "faults": self.faults.faults()}, 201)
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        removed = self.faults.clear(request.query.get("model"))
+        return _json({"removed": removed})
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return _json(
+            {
+                "requests": self.stats.requests,
+                "by_model": dict(self.stats.by_model),
+                "by_path": dict(self.stats.by_path),
+                "faults_fired": dict(self.faults.fired),
+                "active_faults": len(self.faults),
+            }
+        )
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        self.faults.fired.clear()
+        self.stats.requests = 0
+        self.stats.by_model.clear()
+        self.stats.by_path.clear()
+        return _json({"ok": True})
+
+
+class _Writer:
+    """Gathers encoded events and writes them in one go (SSE, or a JSON array for Gemini)."""
+
+    __slots__ = ("_buf", "_first", "_resp", "_sse")
+
+    def __init__(self, resp: web.StreamResponse, sse: bool) -> None:
+        self._resp = resp
+        self._sse = sse
+        self._buf: list[bytes] = []
+        self._first = True
+
+    def add(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._sse:
+            self._buf.append(data)
+            return
+        for event in data.split(b"\n\n"):  # Gemini without alt=sse: a streamed JSON array
+            if event.startswith(b"data: "):
+                self._buf.append((b"[" if self._first else b",\r\n") + event[6:])
+                self._first = False
+
+    async def flush(self) -> None:
+        if self._buf:
+            data = b"".join(self._buf)
+            self._buf.clear()
+            await self._resp.write(data)
+
+    def close_array(self) -> None:
+        """End the JSON array (no-op for SSE)."""
+        if not self._sse:
+            self._buf.append(b"[]" if self._first else b"]")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+
+
+def _reset(request: web.Request) -> web.Response:
+    """Reset the TCP connection (RST, not FIN): SO_LINGER 0, then abort."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return web.Response(status=502)  # never reaches the client
+
+
+async def _cut_body(request: web.Request, data: bytes) -> web.StreamResponse:
+    """Announce the whole body, send half of it, then drop the connection."""
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.content_length = len(data)
+    await resp.prepare(request)
+    await resp.write(data[: len(data) // 2])
+    if request.transport is not None:
+        request.transport.abort()
+    return resp
+
+
+def create_app(engine: MockEngine, faults: FaultTable) -> web.Application:
+    """The mock upstream as an aiohttp application."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    stats = MockStats()
+    app[_ENGINE_KEY] = engine
+    app[_FAULTS_KEY] = faults
+    app[_STATS_KEY] = stats
+    h = _Handlers(engine, faults, stats)
+    app.router.add_post("/v1/chat/completions", h.openai)
+    app.router.add_post("/v1/messages", h.anthropic)
+    app.router.add_post("/v1beta/models/{target}", h.gemini)
+    app.router.add_post("/v1/models/{target}", h.gemini)
+    app.router.add_get("/v1/models", h.models)
+    app.router.add_get("/v1beta/models", h.models)
+    app.router.add_get("/healthz", h.healthz)
+    app.router.add_get("/_mock/faults", h.get_faults)
+    app.router.add_post("/_mock/faults", h.add_faults)
+    app.router.add_delete("/_mock/faults", h.clear_faults)
+    app.router.add_get("/_mock/stats", h.get_stats)
+    app.router.add_post("/_mock/reset", h.reset)
+    return app
+
+
+async def start_mock(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    faults: FaultTable | list[Fault] | None = None,
+    **knobs: float,
+) -> tuple[web.AppRunner, int]:
+    """Start the mock on ``host:port`` (0 = a free port); returns the runner and the port.
+
+    ``knobs`` are ``MockEngine`` arguments (``ttft_ms``, ``tokens_per_s``, ``output_tokens``).
+    Stop it with ``await runner.cleanup()``.
+    """
+    table = faults if isinstance(faults, FaultTable) else FaultTable(faults)
+    app = create_app(MockEngine(**knobs), table)  # type: ignore[arg-type]
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await site.start()
+    bound = port
+    for address in runner.addresses:  # which port 0 became
+        if isinstance(address, tuple) and len(address) >= 2:
+            bound = int(address[1])
+            break
+    return runner, bound

@@ -1,0 +1,153 @@
+"""Adapters for HTTP providers: OpenAI (and every OpenAI-compatible server), Anthropic, Gemini.
+
+The three differ only in the URL, the auth headers and the wire codec, so one class serves all
+of them; ``PROVIDER_WIRES`` says what each kind needs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, replace
+from types import ModuleType
+
+import orjson
+
+from llmgw.config import ProviderConfig
+from llmgw.errors import UpstreamError
+from llmgw.providers.transport import Timeouts, Transport
+from llmgw.types import ChatRequest, ChatResponse, Chunk
+from llmgw.wire import anthropic as anthropic_wire
+from llmgw.wire import gemini as gemini_wire
+from llmgw.wire import openai as openai_wire
+from llmgw.wire.sse import SseParser
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+@dataclass(slots=True, frozen=True)
+class ProviderWire:
+    codec: ModuleType
+    url: Callable[[str, str, bool], str]  # (base_url, model, stream) -> url
+    auth: Callable[[str], dict[str, str]]  # api key -> headers
+
+
+def _openai_url(base: str, model: str, stream: bool) -> str:
+    return f"{base.rstrip('/')}/chat/completions"
+
+
+def _anthropic_url(base: str, model: str, stream: bool) -> str:
+    base = base.rstrip("/")
+    return f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+
+
+def _gemini_url(base: str, model: str, stream: bool) -> str:
+    return base.rstrip("/") + gemini_wire.request_path(model, stream)
+
+
+PROVIDER_WIRES: dict[str, ProviderWire] = {
+    "openai": ProviderWire(
+        openai_wire, _openai_url, lambda key: {"authorization": f"Bearer {key}"} if key else {}
+    ),
+    "anthropic": ProviderWire(
+        anthropic_wire,
+        _anthropic_url,
+        lambda key: (
+            {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
+            if key
+            else {"anthropic-version": ANTHROPIC_VERSION}
+        ),
+    ),
+    "gemini": ProviderWire(
+        gemini_wire, _gemini_url, lambda key: {"x-goog-api-key": key} if key else {}
+    ),
+}
+
+
+class HttpProvider:
+    """One provider account reached over HTTP. Implements ``providers.base.Provider``."""
+
+    def __init__(self, cfg: ProviderConfig, transport: Transport) -> None:
+        if cfg.base_url is None:
+            raise ValueError(f"provider {cfg.name!r} has no base_url")
+        self.name = cfg.name
+        self.kind = cfg.kind
+        self._wire = PROVIDER_WIRES[cfg.kind]
+        self._codec = self._wire.codec
+        self._base = cfg.base_url
+        self._transport = transport
+        self._timeouts = Timeouts(cfg.connect_timeout_s, cfg.read_timeout_s)
+        key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
+        self._headers: dict[str, str] = {
+            "content-type": "application/json",
+            **self._wire.auth(key),
+            **cfg.headers,
+        }
+
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        if req.stream:
+            req = replace(req, stream=False)
+        url = self._wire.url(self._base, req.model, False)
+        body = orjson.dumps(self._codec.encode_request(req))
+        status, headers, data = await self._transport.post(
+            url, self._headers, body, self._timeouts, self.name
+        )
+        if status >= 400:
+            raise self._error(status, data, headers)
+        try:
+            return self._codec.decode_response(orjson.loads(data))
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise UpstreamError(
+                "server_error",
+                f"{self.name}: malformed response ({type(exc).__name__})",
+                provider=self.name,
+                upstream_status=status,
+            ) from exc
+
+    async def stream(self, req: ChatRequest) -> AsyncIterator[Chunk]:
+        if not req.stream:
+            req = replace(req, stream=True)
+        url = self._wire.url(self._base, req.model, True)
+        body = orjson.dumps(self._codec.encode_request(req))
+        async with self._transport.stream(
+            url, self._headers, body, self._timeouts, self.name
+        ) as resp:
+            if resp.status >= 400:
+                raise self._error(resp.status, await resp.read_all(), resp.headers)
+            parser = SseParser()
+            decoder = self._codec.StreamDecoder()
+            finished = False
+            async for raw in resp.body:
+                for event in parser.feed(raw):
+                    for chunk in decoder.feed(event):
+                        finished = finished or chunk.finish_reason is not None
+                        yield chunk
+                if decoder.done:
+                    break
+            if not decoder.done:
+                for event in parser.close():
+                    for chunk in decoder.feed(event):
+                        finished = finished or chunk.finish_reason is not None
+                        yield chunk
+                closer = getattr(decoder, "close", None)
+                if closer is not None and finished:  # flush usage held back; never invent a finish
+                    for chunk in closer():
+                        finished = finished or chunk.finish_reason is not None
+                        yield chunk
+            if not finished:
+                raise UpstreamError(
+                    "connection",
+                    f"{self.name}: stream ended before the answer was complete",
+                    provider=self.name,
+                )
+
+    def _error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        err = self._codec.decode_error(status, data, headers)
+        err.provider = self.name
+        err.upstream_status = status
+        return err
+
+    async def aclose(self) -> None:
+        """The transport is shared and closed by its owner."""

@@ -1,0 +1,163 @@
+"""The in-process mock provider: the mock engine behind the Provider protocol.
+
+``llmgw serve`` runs on it when no config is given, and tests use it to drive the pipeline
+without a network. It answers exactly what ``llmgw mock serve`` would (same engine), paced by the
+same knobs (``ProviderConfig.mock``: ``ttft_ms``, ``tokens_per_s``, ``output_tokens``), and turns
+faults from an optional ``FaultTable`` into the ``UpstreamError`` an HTTP adapter would have
+raised for them:
+
+=============== ==============================================================
+fault           what the caller gets
+=============== ==============================================================
+status N        ``UpstreamError(classify_status(N))``
+rate_limit      ``rate_limited`` with ``retry_after``
+reset           ``connection``
+no_response     ``timeout`` after ``seconds``
+stall           the stream pauses ``seconds`` after ``after_tokens`` tokens
+cut, malformed  ``connection`` / ``server_error`` after ``after_tokens`` tokens
+no_done         nothing (the answer is already complete without the end marker)
+context_length  ``context_length_exceeded``
+content_filter  an empty answer with finish ``content_filter``
+=============== ==============================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator
+
+from llmgw.config import ProviderConfig
+from llmgw.errors import ErrorClass, UpstreamError, classify_status
+from llmgw.mock.faults import Fault, FaultTable
+from llmgw.providers.mock_engine import MockAnswer, MockEngine, answer_chunks, is_token
+from llmgw.types import ChatRequest, ChatResponse, Chunk, Usage
+
+__all__ = ["MockEngine", "MockProvider", "content_filter_answer"]
+
+_ids = itertools.count(1)
+_ID_PREFIX = os.urandom(4).hex()
+
+
+def new_id(prefix: str = "chatcmpl-mock") -> str:
+    """A unique response id (process prefix + counter: cheap on the hot path)."""
+    return f"{prefix}{_ID_PREFIX}{next(_ids):08x}"
+
+
+def content_filter_answer(answer: MockAnswer) -> MockAnswer:
+    """The filtered version of ``answer``: no content, finish ``content_filter``."""
+    return MockAnswer((), (), "content_filter", Usage(answer.usage.input_tokens, 0))
+
+
+class MockProvider:
+    """A Provider answering from ``MockEngine``, with injectable faults."""
+
+    kind = "mock"
+
+    def __init__(self, config: ProviderConfig, faults: FaultTable | None = None) -> None:
+        self.name = config.name
+        self.engine = MockEngine.from_knobs(dict(config.mock))
+        self.faults = faults
+
+    def _error(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        upstream_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> UpstreamError:
+        return UpstreamError(
+            error_class,
+            f"{self.name}: {message}",
+            provider=self.name,
+            upstream_status=upstream_status,
+            retry_after=retry_after,
+        )
+
+    async def _before_answer(self, req: ChatRequest) -> Fault | None:
+        """Raise the error a request-level fault produces; return stream-level faults."""
+        fault = self.faults.pick(req.model) if self.faults is not None else None
+        if fault is None:
+            return None
+        kind = fault.kind
+        if kind == "status":
+            status = fault.http_status
+            if status < 400:
+                return None  # a success status is a normal answer
+            raise self._error(
+                classify_status(status), f"mock status {status}", upstream_status=status
+            )
+        if kind == "rate_limit":
+            raise self._error(
+                "rate_limited",
+                "mock rate limit",
+                upstream_status=429,
+                retry_after=fault.retry_after_s,
+            )
+        if kind == "reset":
+            raise self._error("connection", "connection reset by mock")
+        if kind == "no_response":
+            await asyncio.sleep(fault.wait_s)
+            raise self._error("timeout", f"mock sent no response in {fault.wait_s:g}s")
+        if kind == "context_length":
+            raise self._error(
+                "context_length_exceeded",
+                "mock: prompt is longer than the context window",
+                upstream_status=400,
+            )
+        return fault
+
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        fault = await self._before_answer(req)
+        answer = self.engine.answer(req)
+        if fault is not None and fault.kind == "content_filter":
+            answer = content_filter_answer(answer)
+        delay = self.engine.delay_s(answer)
+        if fault is not None and fault.kind == "stall":
+            delay += fault.wait_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if fault is not None and fault.kind == "cut":
+            raise self._error("connection", "mock closed the connection mid-response")
+        if fault is not None and fault.kind == "malformed":
+            raise self._error("server_error", "mock sent a malformed response", upstream_status=200)
+        return self.engine.to_response(answer, req.model, new_id(), int(time.time()))
+
+    async def stream(self, req: ChatRequest) -> AsyncIterator[Chunk]:
+        fault = await self._before_answer(req)
+        answer = self.engine.answer(req)
+        if fault is not None and fault.kind == "content_filter":
+            answer = content_filter_answer(answer)
+        if self.engine.ttft_s > 0:
+            await asyncio.sleep(self.engine.ttft_s)
+        interval = self.engine.token_interval_s
+        strike = fault.tokens_before if fault is not None else -1
+        tokens = 0
+        struck = fault is None
+        for chunk in answer_chunks(answer):
+            token = is_token(chunk)
+            if not struck and (
+                (token and tokens == strike)
+                # an answer shorter than after_tokens is cut before its end
+                or (not token and tokens <= strike and fault.kind in ("cut", "malformed"))
+            ):
+                struck = True
+                await self._strike(fault)
+            if token:
+                if tokens and interval > 0:
+                    await asyncio.sleep(interval)
+                tokens += 1
+            yield chunk
+
+    async def _strike(self, fault: Fault) -> None:
+        if fault.kind == "stall":
+            await asyncio.sleep(fault.wait_s)
+        elif fault.kind == "cut":
+            raise self._error("connection", "stream ended before the answer was complete")
+        elif fault.kind == "malformed":
+            raise self._error("server_error", "mock sent a malformed stream chunk")
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

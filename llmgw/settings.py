@@ -1,0 +1,136 @@
+"""Loading ``llmgw.toml``: where the settings come from, and the file's reference.
+
+Where settings come from (first match wins):
+
+1. the file given with ``--config`` (it must exist);
+2. ``./llmgw.toml`` in the current directory, if present;
+3. the environment, when ``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY`` or ``GEMINI_API_KEY`` is
+   set: a provider per key with a few current models each, plus the mock models and a ``demo``
+   tenant (see ``llmgw.settings_default``);
+4. the built-in default: a mock provider, models ``mock-small`` (aliases ``gpt-4o-mini``,
+   ``claude-haiku-4-5``) and ``mock-large`` (aliases ``gpt-4o``, ``claude-sonnet-4-5``) and a
+   ``demo`` tenant allowed every model.
+
+Every problem in a file is reported as ``<file>: <key.path>: <what is wrong>`` and the gateway
+does not start. Unknown keys are errors (with a "did you mean" hint), and so are values of the
+wrong type (``true`` is not an integer).
+
+TOML reference
+--------------
+
+``[server]``
+    ``host`` (default ``"127.0.0.1"``), ``port`` (8080; 0-65535, 0 = any free port),
+    ``max_body_bytes`` (4 MiB), ``drain_timeout_s`` (10: how long in-flight calls may finish
+    on shutdown), ``admin_key_env`` (``"LLMGW_ADMIN_KEY"``: the variable holding the admin
+    API key).
+
+``[audit]``
+    ``queue_size`` (10000 rows waiting for the writer), ``batch_size`` (500 rows per commit),
+    ``flush_interval_s`` (0.05).
+
+``[providers.<name>]``
+    One upstream account; deployments refer to it by ``<name>``.
+    ``kind``: ``"openai"`` (also any OpenAI-compatible server: vLLM, Ollama, ...),
+    ``"anthropic"``, ``"gemini"`` or ``"mock"``; required.
+    ``base_url``: default by kind: openai ``https://api.openai.com/v1``, anthropic
+    ``https://api.anthropic.com``, gemini ``https://generativelanguage.googleapis.com``, mock none.
+    ``api_key_env``: the environment variable holding the key; default by kind
+    ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` / ``GEMINI_API_KEY`` (mock: none). There is no
+    ``api_key`` key: secrets never go in this file.
+    ``connect_timeout_s`` (5), ``read_timeout_s`` (120), ``max_connections`` (256),
+    ``headers = { "X-Name" = "value" }`` (sent with every upstream call).
+    For ``kind = "mock"`` only, a ``[providers.<name>.mock]`` table: ``ttft_ms`` (time to first
+    token), ``tokens_per_s`` (stream speed), ``output_tokens`` (tokens per answer).
+
+``[models.<public name>]``
+    What callers put in ``"model"``. ``aliases = ["other-name", ...]`` are more names for it
+    (an alias may not equal another model's name or another alias).
+    ``deployments = [{ provider = "openai", model = "gpt-4o-2024-08-06", weight = 1 }, ...]``:
+    at least one; ``provider`` names a ``[providers.<name>]``, ``model`` is the provider's own
+    model name, ``weight`` (default 1) shares traffic among deployments.
+
+``[tenants."acme"]``, ``[tenants."acme/search"]``
+    Tenant paths are ``/``-separated segments of ``a-z 0-9 _ -``. ``models = ["gpt-4o-mini"]``
+    (model names or aliases) or ``["*"]`` for all; a child can only narrow what its parents
+    allow. ``retention = "full" | "redacted" | "metadata"``: how much of each call the audit log
+    keeps; the nearest declared value wins, default ``"full"``. Parents of a declared tenant
+    that are not declared themselves exist implicitly and inherit everything, and keys may be
+    issued for deeper paths below a declared tenant (they inherit from it).
+
+``[[pricing]]``
+    Overrides or adds to the built-in price table, in dollars per million tokens: ``model``,
+    ``provider`` (optional), ``input_per_mtok``, ``output_per_mtok``,
+    ``cached_input_per_mtok`` (optional), ``effective = "2025-01-01"`` (from that date on;
+    default 1970-01-01). Write amounts as strings (``"0.15"``) or numbers; they are kept as
+    exact decimals and may not be negative.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from llmgw.config import Settings
+from llmgw.settings_default import embedded_default, env_default
+from llmgw.settings_fields import ConfigError
+from llmgw.settings_parse import parse_settings
+from llmgw.tenancy import (
+    ModelIndex,
+    allowed_models,
+    model_index,
+    resolve_model,
+    retention_for,
+    tenant_chain,
+    tenant_known,
+)
+
+DEFAULT_CONFIG_NAME = "llmgw.toml"
+
+__all__ = [
+    "ConfigError",
+    "ModelIndex",
+    "allowed_models",
+    "embedded_default",
+    "env_default",
+    "load_file",
+    "load_settings",
+    "model_index",
+    "parse_settings",
+    "resolve_model",
+    "retention_for",
+    "tenant_chain",
+    "tenant_known",
+]
+
+
+def load_file(path: Path) -> Settings:
+    """Read, parse and validate one TOML file; every failure is a ``ConfigError``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "", "is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"invalid TOML: {exc}") from None
+    return parse_settings(data, path)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Settings from ``path``, else ``./llmgw.toml``, else provider keys in the environment,
+    else the built-in mock setup."""
+    if path is not None:
+        return load_file(path)
+    local = Path(DEFAULT_CONFIG_NAME)
+    if local.is_file():
+        return load_file(local)
+    return env_default(os.environ) or embedded_default()

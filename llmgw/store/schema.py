@@ -1,0 +1,145 @@
+"""The SQLite schema of the state file, as an ordered list of migrations.
+
+Each migration is plain SQL with a version number. ``apply_migrations`` runs, in order, every
+migration whose version is above the one recorded in ``schema_version``, each in its own
+``BEGIN IMMEDIATE`` transaction together with the row that records it, so a crash never leaves
+a half-applied migration and two processes opening the same file never apply one twice.
+
+Adding a table or column later is one step: append a ``Migration`` to ``MIGRATIONS`` with the
+next version number. Never edit or reorder a migration that has shipped; a state file
+created by an older build picks up the new ones on its next read-write open. Statements in a
+migration are separated by ``;`` at the end of a line (``CREATE TRIGGER`` bodies are fine:
+statements are split with ``sqlite3.complete_statement``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+
+@dataclass(slots=True, frozen=True)
+class Migration:
+    """One schema step: ``version`` is its place in the order (1, 2, 3, ...)."""
+
+    version: int
+    name: str
+    sql: str
+
+
+_KEYS_AND_AUDIT = """
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,                -- 'key_' + 12 hex
+    tenant TEXT NOT NULL,               -- tenant path, e.g. 'acme/search'
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,          -- sha256 hex of the secret; the secret is never stored
+    prefix TEXT NOT NULL,               -- first 14 chars of the secret, for display
+    created_at REAL NOT NULL,
+    revoked_at REAL NULL
+);
+CREATE INDEX api_keys_tenant ON api_keys (tenant);
+
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- insertion order
+    id TEXT NOT NULL,                   -- request id ('req_' + 26 chars)
+    ts REAL NOT NULL,                   -- unix seconds when the call arrived
+    tenant TEXT NOT NULL DEFAULT '',
+    key_id TEXT,
+    api TEXT,                           -- 'openai' | 'anthropic'
+    requested_model TEXT,
+    provider TEXT,
+    served_model TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    attempt_log TEXT NOT NULL DEFAULT '[]',  -- JSON list of attempts
+    status INTEGER NOT NULL,            -- HTTP status answered
+    outcome TEXT NOT NULL,              -- 'ok' | 'error' | 'rejected' | 'aborted'
+    error_class TEXT,
+    error_message TEXT,
+    ttft_ms REAL,
+    latency_ms REAL NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    usage_estimated INTEGER NOT NULL DEFAULT 0,
+    cost_nanos INTEGER NOT NULL DEFAULT 0,  -- 1e-9 USD
+    stream INTEGER NOT NULL DEFAULT 0,
+    request_body TEXT,
+    response_body TEXT,
+    retention TEXT NOT NULL DEFAULT 'full'  -- 'full' | 'redacted' | 'metadata'
+);
+CREATE UNIQUE INDEX audit_log_id ON audit_log (id);
+CREATE INDEX audit_log_ts ON audit_log (ts);
+CREATE INDEX audit_log_tenant_ts ON audit_log (tenant, ts);
+CREATE INDEX audit_log_requested_model ON audit_log (requested_model);
+CREATE INDEX audit_log_status ON audit_log (status);
+"""
+
+# Append new migrations here, with the next version number.
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "api keys and audit log", _KEYS_AND_AUDIT),)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script into complete statements (a statement ends with ``;`` at a line end)."""
+    statements: list[str] = []
+    buf: list[str] = []
+    for line in sql.splitlines(keepends=True):
+        buf.append(line)
+        text = "".join(buf)
+        if sqlite3.complete_statement(text):
+            statements.append(text.strip())
+            buf = []
+    rest = "".join(buf).strip()
+    if rest and not all(ln.strip().startswith("--") or not ln.strip() for ln in rest.splitlines()):
+        raise ValueError(f"incomplete SQL statement in migration: {rest[:80]!r}")
+    return statements
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The highest applied migration version (0 for a new file)."""
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if row is None:
+        return 0
+    value = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+    return int(value or 0)
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> int:
+    """Bring ``conn``'s schema up to date; returns the version it is at afterwards.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``), as ``open_db`` makes it.
+    """
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)):
+        raise ValueError("migration versions must be unique and increasing")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    version = current_version(conn)
+    for migration in migrations:
+        if migration.version <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # another process may have applied it while we waited for the write lock
+            if current_version(conn) >= migration.version:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in split_statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, time.time()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        version = migration.version
+    return current_version(conn)
