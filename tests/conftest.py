@@ -71,26 +71,24 @@ def start_process(
     raise RuntimeError(f"{args} not ready after {timeout}s:\n{log.read_text()}")
 
 
+# Model names that misbehave on the shared mock upstream (see ``llmgw mock serve --fault``).
+MOCK_FAULTS = (
+    "broken-503=status:503",
+    "broken-400=status:400",
+    "too-long=context_length",
+    "cut-model=cut,after_tokens=3",
+    "silent=no_response,seconds=5",
+)
+
+
 @pytest.fixture(scope="session")
 def mock_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     """A real ``llmgw mock serve`` with a few faulty model names."""
     port = free_port()
     log = tmp_path_factory.mktemp("mock") / "mock.log"
+    faults = [arg for spec in MOCK_FAULTS for arg in ("--fault", spec)]
     proc = start_process(
-        llmgw_cmd(
-            "mock",
-            "serve",
-            "--port",
-            str(port),
-            "--fault",
-            "broken-503=status:503",
-            "--fault",
-            "broken-400=status:400",
-            "--fault",
-            "too-long=context_length",
-            "--fault",
-            "cut-model=cut,after_tokens=3",
-        ),
+        llmgw_cmd("mock", "serve", "--port", str(port), *faults),
         log,
         f"http://127.0.0.1:{port}/healthz",
     )

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +22,8 @@ OUTCOMES: tuple[str, ...] = ("ok", "error", "rejected", "aborted")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS: tuple[str, ...] = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
 _SHIFTS: tuple[int, ...] = tuple(range(110, -1, -10))
+# Request ids must be unique, not secret: a seeded PRNG is 10x cheaper than os.urandom.
+_random_bits = random.Random().getrandbits  # seeded from os.urandom once
 
 
 def new_request_id() -> str:
@@ -30,7 +32,7 @@ def new_request_id() -> str:
     ULID layout: 48 bits of unix milliseconds then 80 random bits, written as 26 base32
     digits (130 bits, the top two zero), ten bits per table lookup. About 2 µs.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (time.time_ns() // 1_000_000) << 80 | _random_bits(80)
     pairs = _PAIRS
     return "req_" + pairs[value >> 120] + "".join([pairs[(value >> s) & 1023] for s in _SHIFTS])
 

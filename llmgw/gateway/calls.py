@@ -87,6 +87,11 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
         call.request_body = await read_body(scope, receive, gw.settings.server.max_body_bytes)
         call.key = gw.keys.authenticate(scope)
         policy = gw.policy(call.key.tenant)
+        if not policy.known:
+            raise PermissionDenied(
+                f"tenant {call.key.tenant!r} is not in the gateway's configuration",
+                code="tenant_not_configured",
+            )
         call.retention = policy.retention
         req = call.request = decode(call.codec, call.request_body)
         model = gw.model(req.model)

@@ -20,7 +20,7 @@ from llmgw.providers.base import Provider
 from llmgw.providers.http import HttpProvider
 from llmgw.providers.mock import MockProvider
 from llmgw.providers.transport import AiohttpTransport
-from llmgw.settings import allowed_models, resolve_model, retention_for
+from llmgw.settings import allowed_models, resolve_model, retention_for, tenant_known
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -29,6 +29,7 @@ log = logging.getLogger("llmgw.gateway")
 class TenantPolicy:
     """What the pipeline needs to know about a tenant, resolved once per tenant path."""
 
+    known: bool  # declared in the config (or an ancestor/descendant of a declared tenant)
     allowed: frozenset[str] | None
     retention: str
 
@@ -60,13 +61,18 @@ class Gateway:
         policy = self._policies.get(tenant)
         if policy is None:
             policy = TenantPolicy(
-                allowed_models(self.settings, tenant), retention_for(self.settings, tenant)
+                tenant_known(self.settings, tenant),
+                allowed_models(self.settings, tenant),
+                retention_for(self.settings, tenant),
             )
             self._policies[tenant] = policy
         return policy
 
     def visible_models(self, tenant: str) -> list[ModelConfig]:
-        allowed = self.policy(tenant).allowed
+        policy = self.policy(tenant)
+        if not policy.known:
+            return []
+        allowed = policy.allowed
         return [m for m in self.settings.models.values() if allowed is None or m.name in allowed]
 
     async def start(self) -> None:

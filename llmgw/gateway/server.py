@@ -41,6 +41,7 @@ def run(app: GatewayApp, sock: socket.socket, *, drain_timeout_s: float, log_lev
         access_log=False,
         log_level=log_level,
         timeout_graceful_shutdown=drain_timeout_s,
+        proxy_headers=False,  # the gateway is the edge; forwarded-for is not trusted
         server_header=False,
         date_header=False,
     )

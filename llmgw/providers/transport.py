@@ -14,6 +14,7 @@ client (CLI, TUI, chaos runner) uses httpx.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,13 @@ from llmgw.errors import UpstreamError
 class Timeouts:
     connect_s: float
     read_s: float  # also the longest silence allowed between two stream chunks
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.read_s
+    )
 
 
 @dataclass(slots=True)
@@ -83,9 +91,7 @@ class AiohttpTransport:
     async def post(
         self, url: str, headers: Mapping[str, str], body: bytes, timeouts: Timeouts, provider: str
     ) -> tuple[int, Mapping[str, str], bytes]:
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.read_s
-        )
+        timeout = _client_timeout(timeouts)
         try:
             async with self._client().post(
                 url, data=body, headers=headers, timeout=timeout
@@ -99,9 +105,7 @@ class AiohttpTransport:
     async def stream(
         self, url: str, headers: Mapping[str, str], body: bytes, timeouts: Timeouts, provider: str
     ) -> AsyncIterator[StreamedResponse]:
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.read_s
-        )
+        timeout = _client_timeout(timeouts)
         try:
             resp = await self._client().post(url, data=body, headers=headers, timeout=timeout)
         except Exception as exc:

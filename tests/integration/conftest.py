@@ -37,6 +37,11 @@ api_key_env = "LLMGW_TEST_UPSTREAM_KEY"
 [providers.local]
 kind = "mock"
 
+[providers.up-impatient]
+kind = "openai"
+base_url = "http://127.0.0.1:{mock}/v1"
+read_timeout_s = 0.5
+
 [models."gpt-4o-mini"]
 deployments = [{{ provider = "up-openai", model = "gpt-4o-mini" }}]
 
@@ -67,6 +72,9 @@ deployments = [{{ provider = "up-openai", model = "too-long" }}]
 
 [models.cut]
 deployments = [{{ provider = "up-openai", model = "cut-model" }}]
+
+[models.silent]
+deployments = [{{ provider = "up-impatient", model = "silent" }}]
 
 [tenants.acme]
 models = ["*"]
@@ -103,6 +111,18 @@ def create_key(state: Path, tenant: str, name: str) -> str:
         timeout=30,
     )
     return str(json.loads(out.stdout)["secret"])
+
+
+def list_keys(state: Path, tenant: str) -> list[dict[str, object]]:
+    out = subprocess.run(
+        llmgw_cmd("keys", "list", "--tenant", tenant, "--json", "--state", str(state)),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    keys: list[dict[str, object]] = json.loads(out.stdout)
+    return keys
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 
 import httpx
 import openai
 import pytest
 
+from tests.conftest import llmgw_cmd
 from tests.integration.audit_rows import audit_row
-from tests.integration.conftest import GatewayEnv
+from tests.integration.conftest import GatewayEnv, create_key, list_keys
 
 WEATHER_TOOL = {
     "type": "function",
@@ -258,6 +261,63 @@ class TestErrors:
         assert info.value.status_code == 503
         row = audit_row(gateway.state, info.value.response.headers["x-request-id"])
         assert row["error_class"] == "overloaded"
+
+    def test_silent_upstream_times_out_with_504(self, gateway: GatewayEnv) -> None:
+        with pytest.raises(openai.APIStatusError) as info:
+            client(gateway).chat.completions.create(
+                model="silent", messages=[{"role": "user", "content": "x"}]
+            )
+        assert info.value.status_code == 504
+        row = audit_row(gateway.state, info.value.response.headers["x-request-id"])
+        assert row["error_class"] == "timeout" and row["outcome"] == "error"
+
+    def test_key_of_an_unconfigured_tenant_is_refused(self, gateway: GatewayEnv) -> None:
+        secret = create_key(gateway.state, "initech", "stray")
+        c = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=secret, max_retries=0)
+        for _ in range(60):  # the gateway picks up new keys within a second
+            try:
+                c.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+                )
+            except openai.AuthenticationError:
+                time.sleep(0.05)
+                continue
+            except openai.PermissionDeniedError as err:
+                assert err.code == "tenant_not_configured"
+                assert c.models.list().data == []
+                return
+            raise AssertionError("a key of an unconfigured tenant was served")
+        raise AssertionError("the new key never became active")
+
+    def test_revoked_key_stops_working(self, gateway: GatewayEnv) -> None:
+        secret = create_key(gateway.state, "globex", "short-lived")
+        c = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=secret, max_retries=0)
+        msg = [{"role": "user", "content": "x"}]
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                c.chat.completions.create(model="gpt-4o-mini", messages=msg)
+                break
+            except openai.AuthenticationError:
+                assert time.monotonic() < deadline, "new key never became active"
+                time.sleep(0.05)
+        key_id = next(
+            k["id"] for k in list_keys(gateway.state, "globex") if k["name"] == "short-lived"
+        )
+        subprocess.run(
+            llmgw_cmd("keys", "revoke", key_id, "--state", str(gateway.state)),
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                c.chat.completions.create(model="gpt-4o-mini", messages=msg)
+            except openai.AuthenticationError:
+                break
+            assert time.monotonic() < deadline, "revoked key still served after 5 s"
+            time.sleep(0.05)
 
     def test_context_length_exceeded(self, gateway: GatewayEnv) -> None:
         with pytest.raises(openai.BadRequestError) as info:
