@@ -87,7 +87,7 @@ async def stream_call(
         started = time.perf_counter()
         chunks = provider.stream(replace(req, model=dep.model))
         try:
-            first = await anext(chunks)
+            first = await anext(chunks)  # the first batch: the headers wait for it
         except StopAsyncIteration:
             err = UpstreamError(
                 "server_error", f"{provider.name}: empty stream", provider=provider.name
@@ -112,8 +112,8 @@ async def stream_call(
 async def relay(
     gw: Gateway,
     call: Call,
-    first: Chunk,
-    chunks: AsyncIterator[Chunk],
+    first: list[Chunk],
+    chunks: AsyncIterator[list[Chunk]],
     receive: Receive,
     send: Send,
 ) -> None:
@@ -126,7 +126,10 @@ async def relay(
             id=call.request_id,
             model=call.deployment.model,
             created=int(call.ts),
-            input_tokens=estimate_usage(call, "", None).input_tokens,
+            # only the Anthropic format announces input tokens before the first chunk
+            input_tokens=estimate_usage(call, "", None).input_tokens
+            if call.api == "anthropic"
+            else 0,
         ),
         req.include_usage,
     )
@@ -135,12 +138,15 @@ async def relay(
     )
     outcome, error = "ok", None
 
-    async def pump() -> None:
-        answer.add(first)
-        await send_body(send, encoder.start() + encoder.feed(first))
-        async for chunk in chunks:
+    def encode(batch: list[Chunk]) -> bytes:
+        for chunk in batch:
             answer.add(chunk)
-            data = encoder.feed(chunk)
+        return b"".join([encoder.feed(chunk) for chunk in batch])
+
+    async def pump() -> None:
+        await send_body(send, encoder.start() + encode(first))
+        async for batch in chunks:
+            data = encode(batch)
             if data:
                 await send_body(send, data)
 
@@ -160,7 +166,11 @@ async def relay(
             elif exc is not None:
                 raise exc
             else:
-                await send_body(send, encoder.finish(), more=False)
+                tail = b""
+                if answer.usage is None:  # the upstream reported none: count what was produced
+                    answer.usage = estimate_usage(call, answer.text, answer.tool_list())
+                    tail = encoder.feed(Chunk(usage=answer.usage))
+                await send_body(send, tail + encoder.finish(), more=False)
     finally:
         watching.cancel()
         await chunks.aclose()  # type: ignore[attr-defined]

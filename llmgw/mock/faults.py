@@ -122,6 +122,16 @@ class Fault:
         """Tokens a stream fault lets through before it strikes."""
         return self.after_tokens or 0
 
+    def strikes_now(self, token: bool, tokens_sent: int) -> bool:
+        """Whether a stream fault strikes before the next chunk (``token``: it carries content).
+
+        It strikes before token number ``after_tokens``; an answer with fewer tokens meets it at
+        its finish chunk, so a cut still comes before the end.
+        """
+        if token:
+            return tokens_sent == self.tokens_before
+        return tokens_sent <= self.tokens_before
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -32,16 +32,14 @@ import importlib
 import socket
 import struct
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
 
 import orjson
 from aiohttp import web
 
 from llmgw.errors import BadRequest, GatewayError, InternalError
-from llmgw.mock.faults import Fault, FaultTable, parse_fault
+from llmgw.mock.control import ControlRoutes, MockStats
+from llmgw.mock.faults import STREAM_KINDS, Fault, FaultTable
 from llmgw.mock.wire_faults import (
     drop_terminal,
     fault_error,
@@ -52,31 +50,14 @@ from llmgw.providers.mock import content_filter_answer, new_id
 from llmgw.providers.mock_engine import MockAnswer, MockEngine, answer_chunks, is_token
 from llmgw.types import ChatRequest, StreamMeta
 
-DEFAULT_MODELS: tuple[str, ...] = ("mock-small", "mock-large")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 SHUTDOWN_TIMEOUT_S = 1.0
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 _ID_PREFIX = {"openai": "chatcmpl-mock", "anthropic": "msg_mock", "gemini": "mock-"}
 _GEMINI_PATH = "/v1beta/models/{model}:"
-_ENGINE_KEY = web.AppKey("engine", MockEngine)
-_FAULTS_KEY = web.AppKey("faults", FaultTable)
-
-
-@dataclass(slots=True)
-class MockStats:
-    """Request counters for ``/_mock/stats``."""
-
-    requests: int = 0
-    by_model: Counter[str] = field(default_factory=Counter)
-    by_path: Counter[str] = field(default_factory=Counter)
-
-    def count(self, model: str, path: str) -> None:
-        self.requests += 1
-        self.by_model[model] += 1
-        self.by_path[path] += 1
-
-
-_STATS_KEY = web.AppKey("stats", MockStats)
+ENGINE_KEY = web.AppKey("engine", MockEngine)
+FAULTS_KEY = web.AppKey("faults", FaultTable)
+STATS_KEY = web.AppKey("stats", MockStats)
 
 
 class _Handlers:
@@ -210,28 +191,26 @@ class _Handlers:
         interval = self.engine.token_interval_s
         start = loop.time()
         writer.add(encoder.start())
-        strike = fault.tokens_before if fault is not None else -1
-        struck = fault is None or fault.kind not in ("stall", "cut", "malformed")
+        pending = fault if fault is not None and fault.kind in STREAM_KINDS else None
         tokens = 0
         for chunk in answer_chunks(answer):
             token = is_token(chunk)
             if (
-                not struck
-                and fault is not None
-                and tokens <= strike
-                and ((token and tokens == strike) or not token)
+                pending is not None
+                and pending.kind != "no_done"
+                and pending.strikes_now(token, tokens)
             ):
-                struck = True
-                if fault.kind == "cut":
+                if pending.kind == "cut":
                     await writer.flush()
                     await resp.write_eof()
                     return resp
-                if fault.kind == "malformed":
+                if pending.kind == "malformed":
                     writer.add(malformed_event(fmt))
                 else:  # stall
                     await writer.flush()
-                    await asyncio.sleep(fault.wait_s)
-                    start += fault.wait_s
+                    await asyncio.sleep(pending.wait_s)
+                    start += pending.wait_s
+                pending = None
             if token and interval > 0 and tokens:
                 await writer.flush()
                 wait = start + tokens * interval - loop.time()
@@ -253,72 +232,6 @@ class _Handlers:
         return web.Response(
             status=status or code, body=orjson.dumps(body), content_type="application/json"
         )
-
-    # ------------------------------------------------------------------------- other routes
-
-    async def models(self, request: web.Request) -> web.Response:
-        names = list(DEFAULT_MODELS)
-        names += [m for m in self.stats.by_model if m not in names]
-        names += [f["model"] for f in self.faults.faults() if f["model"] not in ("*", *names)]
-        if request.path.startswith("/v1beta"):
-            data: Any = {"models": [{"name": f"models/{n}", "displayName": n} for n in names]}
-        elif "anthropic-version" in request.headers:
-            items = [
-                {"type": "model", "id": n, "display_name": n, "created_at": "2025-01-01T00:00:00Z"}
-                for n in names
-            ]
-            data = {"data": items, "has_more": False, "first_id": names[0], "last_id": names[-1]}
-        else:
-            items = [
-                {"id": n, "object": "model", "created": 0, "owned_by": "llmgw-mock"} for n in names
-            ]
-            data = {"object": "list", "data": items}
-        return _json(data)
-
-    async def healthz(self, request: web.Request) -> web.Response:
-        return _json({"status": "ok"})
-
-    async def get_faults(self, request: web.Request) -> web.Response:
-        return _json({"faults": self.faults.faults()})
-
-    async def add_faults(self, request: web.Request) -> web.Response:
-        try:
-            data = orjson.loads(await request.read())
-            items = data if isinstance(data, list) else [data]
-            new = [
-                parse_fault(str(item["spec"]))
-                if isinstance(item, dict) and set(item) == {"spec"}
-                else Fault.from_dict(item)
-                for item in items
-            ]
-        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-            return _json({"error": {"message": str(exc) or "bad fault"}}, 400)
-        for fault in new:
-            self.faults.add(fault)
-        return _json({"added": len(new), "faults": self.faults.faults()}, 201)
-
-    async def clear_faults(self, request: web.Request) -> web.Response:
-        removed = self.faults.clear(request.query.get("model"))
-        return _json({"removed": removed})
-
-    async def get_stats(self, request: web.Request) -> web.Response:
-        return _json(
-            {
-                "requests": self.stats.requests,
-                "by_model": dict(self.stats.by_model),
-                "by_path": dict(self.stats.by_path),
-                "faults_fired": dict(self.faults.fired),
-                "active_faults": len(self.faults),
-            }
-        )
-
-    async def reset(self, request: web.Request) -> web.Response:
-        self.faults.clear()
-        self.faults.fired.clear()
-        self.stats.requests = 0
-        self.stats.by_model.clear()
-        self.stats.by_path.clear()
-        return _json({"ok": True})
 
 
 class _Writer:
@@ -355,10 +268,6 @@ class _Writer:
             self._buf.append(b"[]" if self._first else b"]")
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
-
-
 def _reset(request: web.Request) -> web.Response:
     """Reset the TCP connection (RST, not FIN): SO_LINGER 0, then abort."""
     transport = request.transport
@@ -386,22 +295,15 @@ def create_app(engine: MockEngine, faults: FaultTable) -> web.Application:
     """The mock upstream as an aiohttp application."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     stats = MockStats()
-    app[_ENGINE_KEY] = engine
-    app[_FAULTS_KEY] = faults
-    app[_STATS_KEY] = stats
+    app[ENGINE_KEY] = engine
+    app[FAULTS_KEY] = faults
+    app[STATS_KEY] = stats
     h = _Handlers(engine, faults, stats)
     app.router.add_post("/v1/chat/completions", h.openai)
     app.router.add_post("/v1/messages", h.anthropic)
     app.router.add_post("/v1beta/models/{target}", h.gemini)
     app.router.add_post("/v1/models/{target}", h.gemini)
-    app.router.add_get("/v1/models", h.models)
-    app.router.add_get("/v1beta/models", h.models)
-    app.router.add_get("/healthz", h.healthz)
-    app.router.add_get("/_mock/faults", h.get_faults)
-    app.router.add_post("/_mock/faults", h.add_faults)
-    app.router.add_delete("/_mock/faults", h.clear_faults)
-    app.router.add_get("/_mock/stats", h.get_stats)
-    app.router.add_post("/_mock/reset", h.reset)
+    ControlRoutes(faults, stats).add_to(app)
     return app
 
 
@@ -419,9 +321,11 @@ async def start_mock(
     """
     table = faults if isinstance(faults, FaultTable) else FaultTable(faults)
     app = create_app(MockEngine(**knobs), table)  # type: ignore[arg-type]
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(
+        app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     bound = port
     for address in runner.addresses:  # which port 0 became

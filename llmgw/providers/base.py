@@ -1,8 +1,13 @@
 """The Provider protocol: how the gateway calls one upstream account.
 
 A provider receives a canonical ``ChatRequest`` whose ``model`` is already the provider's own
-model name, and answers with a canonical ``ChatResponse`` or a stream of ``Chunk``. Every
-failure is raised as ``errors.UpstreamError`` with its canonical class; nothing else escapes.
+model name, and answers with a canonical ``ChatResponse`` or a stream of ``Chunk`` batches.
+Every failure is raised as ``errors.UpstreamError`` with its canonical class; nothing else
+escapes.
+
+A stream yields non-empty lists of chunks that became available together (one network read,
+or a burst the mock produced without pause), so the gateway can relay each batch with one
+socket write instead of one per token.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ class Provider(Protocol):
         """One whole answer. Raises ``UpstreamError``."""
         ...
 
-    def stream(self, req: ChatRequest) -> AsyncIterator[Chunk]:
-        """Canonical chunks as they arrive. Raises ``UpstreamError`` (before or mid-stream)."""
+    def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
+        """Batches of canonical chunks as they arrive. Raises ``UpstreamError`` (before or
+        mid-stream)."""
         ...
 
     async def aclose(self) -> None: ...

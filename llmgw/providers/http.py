@@ -106,7 +106,7 @@ class HttpProvider:
                 upstream_status=status,
             ) from exc
 
-    async def stream(self, req: ChatRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
         if not req.stream:
             req = replace(req, stream=True)
         url = self._wire.url(self._base, req.model, True)
@@ -120,22 +120,20 @@ class HttpProvider:
             decoder = self._codec.StreamDecoder()
             finished = False
             async for raw in resp.body:
-                for event in parser.feed(raw):
-                    for chunk in decoder.feed(event):
-                        finished = finished or chunk.finish_reason is not None
-                        yield chunk
+                batch = [chunk for event in parser.feed(raw) for chunk in decoder.feed(event)]
+                if batch:
+                    finished = finished or any(c.finish_reason is not None for c in batch)
+                    yield batch
                 if decoder.done:
                     break
             if not decoder.done:
-                for event in parser.close():
-                    for chunk in decoder.feed(event):
-                        finished = finished or chunk.finish_reason is not None
-                        yield chunk
+                batch = [chunk for event in parser.close() for chunk in decoder.feed(event)]
+                finished = finished or any(c.finish_reason is not None for c in batch)
                 closer = getattr(decoder, "close", None)
                 if closer is not None and finished:  # flush usage held back; never invent a finish
-                    for chunk in closer():
-                        finished = finished or chunk.finish_reason is not None
-                        yield chunk
+                    batch += closer()
+                if batch:
+                    yield batch
             if not finished:
                 raise UpstreamError(
                     "connection",

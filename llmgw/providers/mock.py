@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator
 
 from llmgw.config import ProviderConfig
 from llmgw.errors import ErrorClass, UpstreamError, classify_status
-from llmgw.mock.faults import Fault, FaultTable
+from llmgw.mock.faults import STREAM_KINDS, Fault, FaultTable
 from llmgw.providers.mock_engine import MockAnswer, MockEngine, answer_chunks, is_token
 from llmgw.types import ChatRequest, ChatResponse, Chunk, Usage
 
@@ -125,7 +125,7 @@ class MockProvider:
             raise self._error("server_error", "mock sent a malformed response", upstream_status=200)
         return self.engine.to_response(answer, req.model, new_id(), int(time.time()))
 
-    async def stream(self, req: ChatRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
         fault = await self._before_answer(req)
         answer = self.engine.answer(req)
         if fault is not None and fault.kind == "content_filter":
@@ -133,23 +133,27 @@ class MockProvider:
         if self.engine.ttft_s > 0:
             await asyncio.sleep(self.engine.ttft_s)
         interval = self.engine.token_interval_s
-        strike = fault.tokens_before if fault is not None else -1
+        pending = fault if fault is not None and fault.kind in STREAM_KINDS else None
         tokens = 0
-        struck = fault is None
+        batch: list[Chunk] = []  # chunks produced without a pause go out together
         for chunk in answer_chunks(answer):
             token = is_token(chunk)
-            if not struck and (
-                (token and tokens == strike)
-                # an answer shorter than after_tokens is cut before its end
-                or (not token and tokens <= strike and fault.kind in ("cut", "malformed"))
-            ):
-                struck = True
-                await self._strike(fault)
+            if pending is not None and pending.strikes_now(token, tokens):
+                if batch:
+                    yield batch
+                    batch = []
+                await self._strike(pending)
+                pending = None
             if token:
                 if tokens and interval > 0:
+                    if batch:
+                        yield batch
+                        batch = []
                     await asyncio.sleep(interval)
                 tokens += 1
-            yield chunk
+            batch.append(chunk)
+        if batch:
+            yield batch
 
     async def _strike(self, fault: Fault) -> None:
         if fault.kind == "stall":

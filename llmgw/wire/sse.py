@@ -30,6 +30,8 @@ class SseParser:
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         self._buf += chunk
+        if b"\r" not in self._buf:
+            return self._feed_lf()
         out: list[SseEvent] = []
         buf = self._buf
         start = 0
@@ -54,15 +56,34 @@ class SseParser:
         self._buf = buf[start:]
         return out
 
+    def _feed_lf(self) -> list[SseEvent]:
+        """Fast path for the usual ``\n``-only streams: split whole events at blank lines."""
+        buf = self._buf
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            return []  # no complete event yet
+        self._buf = buf[end + 2 :]
+        out: list[SseEvent] = []
+        for block in buf[:end].decode("utf-8", "replace").split("\n\n"):
+            for line in block.split("\n"):
+                event = self._line(line)
+                if event is not None:
+                    out.append(event)
+            event = self._line("")
+            if event is not None:
+                out.append(event)
+        return out
+
     def close(self) -> list[SseEvent]:
         """End of stream: a pending event without its blank line still counts."""
         out: list[SseEvent] = []
         if self._buf:
             rest = self._buf.decode("utf-8", "replace")
             self._buf = b""
-            event = self._line(rest)
-            if event is not None:
-                out.append(event)
+            for line in rest.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+                event = self._line(line)
+                if event is not None:
+                    out.append(event)
         if self._data:
             out.append(SseEvent(self._event, "\n".join(self._data)))
             self._data = []

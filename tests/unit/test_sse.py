@@ -64,3 +64,9 @@ def test_format_round_trip() -> None:
         SseEvent("content_block_delta", '{"k":1}'),
         SseEvent(None, '{"k":2}'),
     ]
+
+
+def test_pending_lines_without_blank_line_on_close() -> None:
+    parser = SseParser()
+    assert parser.feed(b"event: e\ndata: a\ndata: b") == []
+    assert parser.close() == [SseEvent("e", "a\nb")]
