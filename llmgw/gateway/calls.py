@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -158,7 +158,7 @@ async def plain_call(gw: Gateway, call: Call, model: ModelConfig, send: Send) ->
     for dep, provider in candidates(gw, model):
         started = time.perf_counter()
         try:
-            resp = await provider.complete(replace(req, model=dep.model))
+            resp = await provider.complete(req.with_model(dep.model))
         except UpstreamError as err:
             note_attempt(call, dep, provider, started, err)
             last = err
@@ -248,4 +248,6 @@ def record(
     )
     if not gw.audit.submit(rec):
         # the queue is full: hand the row over as soon as there is room; never drop it
-        asyncio.get_running_loop().create_task(gw.audit.submit_async(rec))
+        task = asyncio.get_running_loop().create_task(gw.audit.submit_async(rec))
+        gw.audit_backlog.add(task)
+        task.add_done_callback(gw.audit_backlog.discard)

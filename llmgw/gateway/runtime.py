@@ -6,6 +6,8 @@ writer. Nothing here does I/O per request; ``start``/``stop`` run once, off the 
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ class Gateway:
     transport: AiohttpTransport
     started_at: float = field(default_factory=time.time)
     ready: bool = False
+    audit_backlog: set[asyncio.Task[None]] = field(default_factory=set)  # rows waiting for room
     _models: dict[str, ModelConfig | None] = field(default_factory=dict)
     _policies: dict[str, TenantPolicy] = field(default_factory=dict)
 
@@ -79,11 +82,17 @@ class Gateway:
         self.audit.start()
         self.keys.start()
         tokens.warm([d.model for m in self.settings.models.values() for d in m.deployments])
+        # Everything built so far lives as long as the process: keep the cyclic GC from
+        # walking it again on every full collection (shorter, rarer pauses under load).
+        gc.collect()
+        gc.freeze()
         self.ready = True
 
     async def stop(self) -> None:
         """Flush the audit log and close upstream connections. Called after in-flight calls end."""
         self.ready = False
+        if self.audit_backlog:  # rows that waited for queue room go in before the writer closes
+            await asyncio.gather(*self.audit_backlog)
         for provider in self.providers.values():
             await provider.aclose()
         await self.transport.aclose()

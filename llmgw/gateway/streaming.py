@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import orjson
 
@@ -85,7 +84,7 @@ async def stream_call(
     last: UpstreamError | None = None
     for dep, provider in candidates(gw, model):
         started = time.perf_counter()
-        chunks = provider.stream(replace(req, model=dep.model))
+        chunks = provider.stream(req.with_model(dep.model))
         try:
             first = await anext(chunks)  # the first batch: the headers wait for it
         except StopAsyncIteration:
