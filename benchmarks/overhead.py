@@ -5,7 +5,7 @@ Starts a real ``llmgw mock serve`` (instant answers) and a real ``llmgw serve`` 
 concurrency levels, for plain and streamed chat completions, and reports the added p50/p99
 latency and the requests per second each way.
 
-    python benchmarks/overhead.py [--seconds 5] [--json benchmarks/results/overhead.json]
+    python benchmarks/overhead.py [--seconds 5] [--rounds 3] [--conns 1,16,64]
 
 Needs ``wrk`` (Debian package ``wrk``). Traffic stays on 127.0.0.1 and every run is bounded by
 ``--seconds``. Nothing here asserts on timing: it prints numbers for the README.
@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,10 +107,16 @@ def parse_wrk(out: str) -> dict[str, float]:
     return {"p50_ms": ms(pct["50"]), "p99_ms": ms(pct["99"]), "rps": rps}
 
 
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--conns", default="1,16,64")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved runs per cell (median)")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/overhead.json")
     ap.add_argument(
         "--pin",
@@ -177,27 +184,36 @@ def main() -> None:
             )
             gw_body = body.replace('"gpt-4o-mini"', '"bench"')
             for conns in [int(c) for c in args.conns.split(",")]:
-                direct = wrk(
-                    f"http://127.0.0.1:{mock_port}/v1/chat/completions",
-                    body,
-                    "x",
-                    conns,
-                    args.seconds,
-                    pin_mock,
-                )
-                via = wrk(
-                    f"http://127.0.0.1:{gw_port}/v1/chat/completions",
-                    gw_body,
-                    key,
-                    conns,
-                    args.seconds,
-                    pin_mock,
-                )
+                directs, vias = [], []
+                for _ in range(args.rounds):  # interleaved, so drift hits both sides alike
+                    directs.append(
+                        wrk(
+                            f"http://127.0.0.1:{mock_port}/v1/chat/completions",
+                            body,
+                            "x",
+                            conns,
+                            args.seconds,
+                            pin_mock,
+                        )
+                    )
+                    vias.append(
+                        wrk(
+                            f"http://127.0.0.1:{gw_port}/v1/chat/completions",
+                            gw_body,
+                            key,
+                            conns,
+                            args.seconds,
+                            pin_mock,
+                        )
+                    )
+                direct, via = median_of(directs), median_of(vias)
                 row = {
                     "mode": "stream" if stream else "plain",
                     "concurrency": conns,
                     "direct": direct,
                     "gateway": via,
+                    "rounds": args.rounds,
+                    "gateway_rps_each_round": [v["rps"] for v in vias],
                     "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
                     "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3),
                     "rps_ratio": round(via["rps"] / direct["rps"], 3),
@@ -207,7 +223,8 @@ def main() -> None:
                     f"{row['mode']:6} c={conns:<3} direct {direct['rps']:8.0f} rps "
                     f"p50 {direct['p50_ms']:.3f} ms | gateway {via['rps']:8.0f} rps "
                     f"p50 {via['p50_ms']:.3f} ms p99 {via['p99_ms']:.3f} ms | "
-                    f"added p50 {row['added_p50_ms']:.3f} ms p99 {row['added_p99_ms']:.3f} ms",
+                    f"added p50 {row['added_p50_ms']:.3f} ms p99 {row['added_p99_ms']:.3f} ms"
+                    f" | gateway rps per round {[round(v['rps']) for v in vias]}",
                     flush=True,
                 )
     finally:

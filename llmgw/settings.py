@@ -47,13 +47,15 @@ TOML reference
     (an alias may not equal another model's name or another alias).
     ``deployments = [{ provider = "openai", model = "gpt-4o-2024-08-06", weight = 1 }, ...]``:
     at least one; ``provider`` names a ``[providers.<name>]``, ``model`` is the provider's own
-    model name, ``weight`` (default 1) shares traffic among deployments.
+    model name, ``weight`` (default 1) is for weighted routing; today deployments are tried in
+    the order written, the next one taking over when one fails with a retryable error.
 
 ``[tenants."acme"]``, ``[tenants."acme/search"]``
     Tenant paths are ``/``-separated segments of ``a-z 0-9 _ -``. ``models = ["gpt-4o-mini"]``
     (model names or aliases) or ``["*"]`` for all; a child can only narrow what its parents
     allow. ``retention = "full" | "redacted" | "metadata"``: how much of each call the audit log
-    keeps; the nearest declared value wins, default ``"full"``. Parents of a declared tenant
+    keeps; the nearest declared value wins, default ``"full"``. (Until redaction lands,
+    ``redacted`` keeps no bodies, like ``metadata``.) Parents of a declared tenant
     that are not declared themselves exist implicitly and inherit everything, and keys may be
     issued for deeper paths below a declared tenant (they inherit from it).
 
