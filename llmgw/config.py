@@ -44,13 +44,24 @@ class ProviderConfig:
     mock: dict[str, object] = field(default_factory=dict)
 
 
+STRATEGIES: tuple[str, ...] = ("priority", "weighted", "latency", "cost", "least_busy")
+
+
 @dataclass(slots=True, frozen=True)
 class Deployment:
-    """A model served by one provider account: where a public model name can be routed."""
+    """A model served by one provider account: where a public model name can be routed.
+
+    ``id`` (``provider/model``) names it in breakers, metrics, chaos faults and the admin API.
+    """
 
     provider: str
     model: str
     weight: int = 1
+    region: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}/{self.model}"
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,6 +71,9 @@ class ModelConfig:
     name: str
     deployments: tuple[Deployment, ...]
     aliases: tuple[str, ...] = ()
+    strategy: str = "priority"  # one of STRATEGIES: how the deployments are ordered per call
+    fallbacks: tuple[str, ...] = ()  # public models tried after this one's deployments fail
+    context_fallback: str | None = None  # public model for context_length_exceeded
 
 
 @dataclass(slots=True, frozen=True)
@@ -73,6 +87,24 @@ class TenantConfig:
     path: str
     models: tuple[str, ...] | None = None
     retention: Retention | None = None
+    routing: TenantRouting | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class TenantRouting:
+    """A tenant's routing policy (``[tenants."x".routing]``); None fields inherit.
+
+    ``providers`` restricts every attempt, failover included, to these provider names: a
+    regulated tenant is never routed elsewhere. It narrows down the tenant chain (intersection);
+    the other fields are taken from the nearest tenant that sets them.
+    """
+
+    providers: tuple[str, ...] | None = None
+    regions: tuple[str, ...] | None = None
+    strategy: str | None = None
+    fallbacks: tuple[str, ...] | None = None  # replaces the model's fallback chain
+    allow_overrides: bool | None = None  # honour x-llmgw-provider / -strategy / -fallback headers
+    degraded_response: str | None = None  # answered (clearly marked) when everything is down
 
 
 @dataclass(slots=True, frozen=True)
@@ -97,6 +129,47 @@ class ServerConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class BreakerConfig:
+    """Circuit breaker per deployment (compare: Envoy outlier detection, resilience4j)."""
+
+    failure_rate: float = 0.5  # open when this share of calls in the window failed ...
+    min_calls: int = 10  # ... and the window holds at least this many calls
+    window_s: float = 30.0  # sliding time window
+    consecutive_failures: int = 5  # or after this many failures in a row
+    slow_call_s: float | None = None  # calls slower than this count as failures (None: off)
+    open_s: float = 5.0  # first cool-down before half-open
+    max_open_s: float = 120.0  # the cool-down doubles on each re-trip, up to this
+    half_open_probes: int = 2  # probes admitted in half-open; all must succeed to close
+
+
+@dataclass(slots=True, frozen=True)
+class RetryConfig:
+    max_attempts: int = 3  # attempts per call across all deployments and fallbacks
+    backoff_base_s: float = 0.05  # full jitter: sleep U(0, min(cap, base * 2**n))
+    backoff_cap_s: float = 2.0
+    budget_ratio: float = 0.2  # retries may add at most 20% to the calls of the window ...
+    budget_min_per_s: float = 5.0  # ... plus this many per second
+    budget_window_s: float = 10.0
+
+
+@dataclass(slots=True, frozen=True)
+class TimeoutConfig:
+    connect_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    first_byte_s: float = 60.0  # until the upstream's response headers
+    ttft_s: float = 60.0  # until a stream's first content chunk
+    idle_s: float = 30.0  # longest gap between two stream chunks
+    total_s: float = 600.0  # the whole call, retries included (the deadline)
+
+
+@dataclass(slots=True, frozen=True)
+class RoutingConfig:
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
+    stream_resume: bool = True  # continue a stream broken mid-answer on a fallback
+
+
+@dataclass(slots=True, frozen=True)
 class AuditConfig:
     queue_size: int = DEFAULT_AUDIT_QUEUE
     batch_size: int = DEFAULT_AUDIT_BATCH
@@ -113,5 +186,6 @@ class Settings:
     pricing: tuple[Price, ...] = ()
     server: ServerConfig = field(default_factory=ServerConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
     source: Path | None = None  # the file it came from; None for the embedded default
     embedded: bool = False  # true for the no-config default (mock providers, demo tenant)
