@@ -47,8 +47,18 @@ TOML reference
     (an alias may not equal another model's name or another alias).
     ``deployments = [{ provider = "openai", model = "gpt-4o-2024-08-06", weight = 1 }, ...]``:
     at least one; ``provider`` names a ``[providers.<name>]``, ``model`` is the provider's own
-    model name, ``weight`` (default 1) is for weighted routing; today deployments are tried in
-    the order written, the next one taking over when one fails with a retryable error.
+    model name (a provider/model pair may appear once per model), ``weight`` (default 1) is
+    for weighted routing, ``region = "eu"`` (optional) is matched by tenant region limits.
+    ``strategy``: how the deployments are ordered for each call, the next one taking over when
+    one fails with a retryable error: ``"priority"`` (default: the order written),
+    ``"weighted"`` (random by weight), ``"latency"`` (fastest recent average first; untried
+    ones first), ``"cost"`` (cheapest input + output price first) or ``"least_busy"``
+    (fewest calls in flight).
+    ``fallbacks = ["other-model", ...]``: models (names or aliases) tried, in order, when every
+    deployment of this one failed; their own fallbacks follow. A model may not name itself and
+    fallbacks may not form a cycle (``a -> b -> a``).
+    ``context_fallback = "bigger-model"``: the model used when a prompt exceeds this one's
+    context window.
 
 ``[tenants."acme"]``, ``[tenants."acme/search"]``
     Tenant paths are ``/``-separated segments of ``a-z 0-9 _ -``. ``models = ["gpt-4o-mini"]``
@@ -58,6 +68,34 @@ TOML reference
     ``redacted`` keeps no bodies, like ``metadata``.) Parents of a declared tenant
     that are not declared themselves exist implicitly and inherit everything, and keys may be
     issued for deeper paths below a declared tenant (they inherit from it).
+
+``[tenants."acme".routing]``
+    The tenant's routing policy; every key is optional. ``providers = ["openai", ...]``
+    (declared provider names) and ``regions = ["eu", ...]`` limit every attempt of the
+    tenant's calls, fallbacks included (a deployment without a ``region`` never matches a
+    region limit); down the tenant tree they intersect, so a child can only narrow them. An
+    empty list is an error. ``strategy`` and ``fallbacks`` (models) replace the model's own.
+    ``allow_overrides = true`` honours the request headers ``x-llmgw-provider: <name>``
+    (within the tenant's providers), ``x-llmgw-strategy: <strategy>`` and
+    ``x-llmgw-fallback: none``; without it those headers are ignored. ``degraded_response``:
+    text answered, clearly marked, when every deployment is down. Except for ``providers``
+    and ``regions``, the nearest tenant that sets a key wins.
+
+``[routing]``
+    ``stream_resume`` (true: a stream that breaks mid-answer continues on another deployment).
+    ``[routing.breaker]``, one circuit breaker per deployment: ``failure_rate`` (0.5, in
+    (0, 1]) of at least ``min_calls`` (10) calls within ``window_s`` (30) failed, or
+    ``consecutive_failures`` (5) in a row, opens it; ``slow_call_s`` (unset) counts slower calls
+    as failures; it is probed again after ``open_s`` (5), doubling on each re-trip up to
+    ``max_open_s`` (120, at least ``open_s``), with ``half_open_probes`` (2) trial calls.
+    ``[routing.retry]``: ``max_attempts`` (3, across deployments and fallbacks),
+    ``backoff_base_s`` (0.05) and ``backoff_cap_s`` (2, at least the base) for jittered
+    backoff, and a retry budget: ``budget_ratio`` (0.2, in (0, 1]) of the calls in
+    ``budget_window_s`` (10) plus ``budget_min_per_s`` (5, may be 0).
+    ``[routing.timeouts]``: ``connect_s`` (5), ``first_byte_s`` (60: until response
+    headers), ``ttft_s`` (60: until a stream's first content), ``idle_s`` (30: longest gap in a
+    stream), ``total_s`` (600: the whole call, retries included). Counts are at least 1 and
+    seconds greater than 0.
 
 ``[[pricing]]``
     Overrides or adds to the built-in price table, in dollars per million tokens: ``model``,

@@ -130,6 +130,40 @@ class FieldReader:
             raise self.error(where, f"must be {'greater than 0' if positive else 'at least 0'}")
         return float(value)
 
+    def optional_number(self, table: dict[str, Any], key: str, path: str) -> float | None:
+        """A number greater than 0, or None when the key is absent."""
+        if key not in table:
+            return None
+        return self.number(table, key, path, 0.0)
+
+    def rate(self, table: dict[str, Any], key: str, path: str, default: float) -> float:
+        """A share in (0, 1]: ``0.5`` is half."""
+        value = self.number(table, key, path, default)
+        if value > 1:
+            raise self.error(key_join(path, key), f"{value} is out of range (must be in (0, 1])")
+        return value
+
+    def boolean(self, table: dict[str, Any], key: str, path: str, default: Any) -> Any:
+        """``true`` or ``false`` (not 0 / 1, not a string); ``default`` when absent."""
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, bool):
+            raise self.error(key_join(path, key), f"expected a boolean, got {type_name(value)}")
+        return value
+
+    def choice(
+        self, table: dict[str, Any], key: str, path: str, choices: tuple[str, ...], what: str
+    ) -> str | None:
+        """A string that must be one of ``choices``; None when absent."""
+        value = self.string(table, key, path, None)
+        if value is not None and value not in choices:
+            raise self.error(
+                key_join(path, key),
+                f"unknown {what} {value!r} (expected one of: {', '.join(choices)})",
+            )
+        return value
+
     def string_list(self, table: dict[str, Any], key: str, path: str) -> tuple[str, ...] | None:
         if key not in table:
             return None

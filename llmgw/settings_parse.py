@@ -3,7 +3,8 @@
 ``parse_settings(data, file)`` takes what ``tomllib`` returned and either builds a ``Settings``
 or raises ``ConfigError`` naming the file, the dotted key path (TOML spelling, e.g.
 ``tenants."acme/search".models``) and what is wrong. Pure: no file or environment access.
-The accepted keys are documented in the module docstring of ``llmgw.settings``.
+The accepted keys are documented in the module docstring of ``llmgw.settings``; the routing
+sections are read by ``llmgw.settings_routing``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from llmgw.config import (
     DEFAULT_READ_TIMEOUT_S,
     PROVIDER_KINDS,
     RETENTIONS,
+    STRATEGIES,
     AuditConfig,
     Deployment,
     ModelConfig,
@@ -37,7 +39,8 @@ from llmgw.config import (
     Settings,
     TenantConfig,
 )
-from llmgw.settings_fields import ConfigError, FieldReader, key_join, type_name
+from llmgw.settings_fields import ConfigError, key_join, type_name
+from llmgw.settings_routing import RoutingReader
 
 __all__ = ["ConfigError", "key_join", "parse_settings"]
 
@@ -53,7 +56,7 @@ DEFAULT_KEY_ENVS: dict[str, str] = {
     "gemini": "GEMINI_API_KEY",
 }
 
-TOP_KEYS = ("server", "audit", "providers", "models", "tenants", "pricing")
+TOP_KEYS = ("server", "audit", "providers", "models", "tenants", "pricing", "routing")
 SERVER_KEYS = ("host", "port", "max_body_bytes", "drain_timeout_s", "admin_key_env")
 AUDIT_KEYS = ("queue_size", "batch_size", "flush_interval_s")
 PROVIDER_KEYS = (
@@ -67,9 +70,9 @@ PROVIDER_KEYS = (
     "mock",
 )
 MOCK_KEYS = ("ttft_ms", "tokens_per_s", "output_tokens")
-MODEL_KEYS = ("aliases", "deployments")
-DEPLOYMENT_KEYS = ("provider", "model", "weight")
-TENANT_KEYS = ("models", "retention")
+MODEL_KEYS = ("aliases", "deployments", "strategy", "fallbacks", "context_fallback")
+DEPLOYMENT_KEYS = ("provider", "model", "weight", "region")
+TENANT_KEYS = ("models", "retention", "routing")
 PRICE_KEYS = (
     "model",
     "provider",
@@ -82,14 +85,14 @@ PRICE_KEYS = (
 TENANT_PATH_RE = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
 
 
-class _Parser(FieldReader):
+class _Parser(RoutingReader):
     """Walks the document section by section."""
 
     def settings(self, data: dict[str, Any]) -> Settings:
         self.check_keys(data, TOP_KEYS, "")
         providers = self.providers(self.table(data.get("providers", {}), "providers"))
         models = self.models(self.table(data.get("models", {}), "models"), providers)
-        tenants = self.tenants(self.table(data.get("tenants", {}), "tenants"), models)
+        tenants = self.tenants(self.table(data.get("tenants", {}), "tenants"), models, providers)
         return Settings(
             providers=providers,
             models=models,
@@ -97,6 +100,7 @@ class _Parser(FieldReader):
             pricing=self.pricing(data.get("pricing", [])),
             server=self.server(self.table(data.get("server", {}), "server")),
             audit=self.audit(self.table(data.get("audit", {}), "audit")),
+            routing=self.routing(self.table(data.get("routing", {}), "routing")),
             source=Path(self.file) if self.file is not None else None,
         )
 
@@ -201,7 +205,7 @@ class _Parser(FieldReader):
                         where, f"alias {alias!r} is also an alias of model {owner[alias]!r}"
                     )
                 seen.add(alias)
-        return models
+        return self.link_models(models)
 
     def model(
         self, name: str, t: dict[str, Any], providers: dict[str, ProviderConfig]
@@ -216,6 +220,7 @@ class _Parser(FieldReader):
         if not isinstance(raw, list):
             raise self.error(where, f"expected an array of tables, got {type_name(raw)}")
         deployments: list[Deployment] = []
+        ids: set[str] = set()
         for i, item in enumerate(raw):
             dpath = f"{where}[{i}]"
             d = self.table(item, dpath)
@@ -227,17 +232,31 @@ class _Parser(FieldReader):
                     key_join(dpath, "provider"),
                     f"unknown provider {provider!r} (providers: {known})",
                 )
-            deployments.append(
-                Deployment(
-                    provider=provider,
-                    model=self.string(d, "model", dpath),
-                    weight=self.integer(d, "weight", dpath, 1, 1),
-                )
+            deployment = Deployment(
+                provider=provider,
+                model=self.string(d, "model", dpath),
+                weight=self.integer(d, "weight", dpath, 1, 1),
+                region=self.string(d, "region", dpath, None),
             )
-        return ModelConfig(name=name, deployments=tuple(deployments), aliases=aliases)
+            if deployment.id in ids:
+                raise self.error(dpath, f"deployment {deployment.id!r} is listed twice")
+            ids.add(deployment.id)
+            deployments.append(deployment)
+        context_fallback = self.string(t, "context_fallback", path, None)
+        return ModelConfig(  # fallback names are resolved and checked by link_models
+            name=name,
+            deployments=tuple(deployments),
+            aliases=aliases,
+            strategy=self.choice(t, "strategy", path, STRATEGIES, "strategy") or "priority",
+            fallbacks=self.string_list(t, "fallbacks", path) or (),
+            context_fallback=context_fallback,
+        )
 
     def tenants(
-        self, section: dict[str, Any], models: dict[str, ModelConfig]
+        self,
+        section: dict[str, Any],
+        models: dict[str, ModelConfig],
+        providers: dict[str, ProviderConfig],
     ) -> dict[str, TenantConfig]:
         names = set(models) | {a for m in models.values() for a in m.aliases}
         tenants: dict[str, TenantConfig] = {}
@@ -264,8 +283,17 @@ class _Parser(FieldReader):
                     key_join(path, "retention"),
                     f"unknown retention {retention!r} (expected one of: {', '.join(RETENTIONS)})",
                 )
+            routing = None
+            if "routing" in t:
+                rpath = key_join(path, "routing")
+                routing = self.tenant_routing(
+                    self.table(t["routing"], rpath), rpath, providers, models
+                )
             tenants[tpath] = TenantConfig(
-                path=tpath, models=allowed, retention=cast(Retention | None, retention)
+                path=tpath,
+                models=allowed,
+                retention=cast(Retention | None, retention),
+                routing=routing,
             )
         return tenants
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 
 Outcome = Literal["ok", "error", "rejected", "aborted"]
-OUTCOMES: tuple[str, ...] = ("ok", "error", "rejected", "aborted")
+OUTCOMES: tuple[str, ...] = ("ok", "degraded", "error", "rejected", "aborted")
 
 # Crockford base32 (no I, L, O, U; sorts in the same order as the value), two digits at a time
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -1,13 +1,15 @@
 """``llmgw init``: write a commented starter ``llmgw.toml``.
 
 The file runs as written (a mock provider, two mock models, tenants ``acme`` and
-``acme/search``) and shows, commented out, how to add OpenAI, Anthropic and Gemini accounts
-and a pricing override. Each section's data is rendered with tomli-w so the file is always
-valid TOML; ``starter_toml()`` builds the text and is what ``examples/llmgw.toml`` holds.
+``acme/search``) and shows, commented out, how to add OpenAI, Anthropic and Gemini accounts,
+a tenant routing policy, the ``[routing]`` defaults and a pricing override. Each section's
+data is rendered with tomli-w so the file is always valid TOML; ``starter_toml()`` builds the
+text and is what ``examples/llmgw.toml`` holds.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import tomli_w
 import typer
 
 from llmgw.cli.common import console, fail
+from llmgw.config import RoutingConfig
 
 HEADER = """\
 # llmgw.toml: configuration of the llmgw gateway.
@@ -61,6 +64,23 @@ TENANTS_NOTE = """\
 # models = ["*"] allows every model; a child tenant can only narrow its parent's list.
 # retention: "full" keeps prompts and answers in the audit log, "redacted" masks secrets and
 # personal data, "metadata" keeps only counts, costs and timings.
+"""
+
+TENANT_ROUTING_NOTE = """\
+# A tenant routing policy: providers (and regions, matched against a deployment's region) limit
+# every attempt of the tenant's calls, failover included; a child can only narrow them.
+# strategy and fallbacks replace the model's; allow_overrides lets callers send the headers
+# x-llmgw-provider, x-llmgw-strategy and x-llmgw-fallback: none; degraded_response is answered
+# (clearly marked) when every deployment is down.
+"""
+
+ROUTING_NOTE = """\
+# Routing defaults. breaker: a deployment stops receiving calls when failure_rate of at least
+# min_calls calls in window_s failed, or after consecutive_failures; it is probed again after
+# open_s (doubling up to max_open_s); slow_call_s = 2.0 would also count slow calls as failures.
+# retry: attempts per call across deployments and fallbacks, with jittered backoff and a retry
+# budget. timeouts: per phase, total_s is the whole call. stream_resume continues a stream that
+# breaks mid-answer on another deployment.
 """
 
 PRICING_NOTE = """\
@@ -156,6 +176,8 @@ REAL_MODELS: list[dict[str, Any]] = [
         "models": {
             "gemini-2.5-flash": {
                 "aliases": ["flash"],
+                "strategy": "weighted",
+                "fallbacks": ["gpt-4.1-mini"],
                 "deployments": [
                     {"provider": "gemini", "model": "gemini-2.5-flash", "weight": 3},
                     {"provider": "openai", "model": "gpt-4.1-mini", "weight": 1},
@@ -171,6 +193,31 @@ TENANTS: dict[str, Any] = {
         "acme/search": {"models": ["mock-small"], "retention": "metadata"},
     }
 }
+
+TENANT_ROUTING: dict[str, Any] = {
+    "tenants": {
+        "acme/regulated": {
+            "models": ["*"],
+            "routing": {
+                "providers": ["openai"],
+                "strategy": "latency",
+                "allow_overrides": False,
+                "degraded_response": "The assistant is temporarily unavailable.",
+            },
+        }
+    }
+}
+
+
+def _routing_defaults() -> dict[str, Any]:
+    """``RoutingConfig()`` as TOML data (unset optional values left out)."""
+    data = asdict(RoutingConfig())
+    for table in data.values():
+        if isinstance(table, dict):
+            for key in [k for k, v in table.items() if v is None]:
+                del table[key]
+    return {"routing": data}
+
 
 PRICING: dict[str, Any] = {
     "pricing": [
@@ -207,6 +254,8 @@ def starter_toml() -> str:
         MODELS_NOTE + _toml(MOCK_MODELS),
         REAL_MODELS_NOTE + "\n".join(_commented(m) for m in REAL_MODELS),
         TENANTS_NOTE + _toml(TENANTS),
+        TENANT_ROUTING_NOTE + _commented(TENANT_ROUTING),
+        ROUTING_NOTE + _commented(_routing_defaults()),
         PRICING_NOTE + _commented(PRICING),
     ]
     return "\n".join(part.rstrip("\n") + "\n" for part in parts)

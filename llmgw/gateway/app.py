@@ -8,6 +8,7 @@ import time
 import orjson
 
 from llmgw.errors import AuthenticationFailed, GatewayError, NotFound
+from llmgw.gateway.admin import handle_admin
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, header, send_bytes
 from llmgw.gateway.calls import CODECS, handle_chat
 from llmgw.gateway.runtime import Gateway
@@ -44,7 +45,9 @@ class GatewayApp:
             else:
                 await self.error(scope, send, _method_not_allowed(method, path), api)
             return
-        if path == "/v1/models" or path == "/models":
+        if path.startswith("/admin/"):
+            await handle_admin(self.gw, scope, receive, send)
+        elif path == "/v1/models" or path == "/models":
             await self.models(scope, send)
         elif path == "/healthz":
             await send_bytes(send, 200, b'{"status":"ok"}', JSON_HEADERS)

@@ -24,7 +24,7 @@ import orjson
 from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.tokens import count_completion, count_prompt
 from llmgw.audit.record import AuditRecord, new_request_id
-from llmgw.config import Deployment, ModelConfig
+from llmgw.config import Deployment
 from llmgw.errors import (
     BadRequest,
     GatewayError,
@@ -34,8 +34,10 @@ from llmgw.errors import (
     UpstreamError,
 )
 from llmgw.gateway.asgi import JSON_HEADERS, ClientGone, Receive, Scope, Send, read_body, send_bytes
+from llmgw.gateway.route import Hop, Route
 from llmgw.gateway.runtime import Gateway
 from llmgw.providers.base import Provider
+from llmgw.routing.policy import RoutePlan
 from llmgw.store.keys import KeyRecord
 from llmgw.types import ChatRequest, ChatResponse, Usage
 from llmgw.wire import anthropic as anthropic_wire
@@ -44,6 +46,7 @@ from llmgw.wire import openai as openai_wire
 log = logging.getLogger("llmgw.gateway")
 
 CODECS: dict[str, ModuleType] = {"openai": openai_wire, "anthropic": anthropic_wire}
+DEGRADED_MODEL = "llmgw-degraded"
 
 
 @dataclass(slots=True)
@@ -102,12 +105,13 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
                 f"model {req.model!r} is not allowed for tenant {call.key.tenant!r}",
                 param="model",
             )
+        plan = gw.route_plan(call.key.tenant, model, policy.allowed, scope)
         if req.stream:
             from llmgw.gateway.streaming import stream_call
 
-            await stream_call(gw, call, model, scope, receive, send)
+            await stream_call(gw, call, plan, scope, receive, send)
         else:
-            await plain_call(gw, call, model, send)
+            await plain_call(gw, call, plan, send)
     except ClientGone:
         record(gw, call, status=499, outcome="aborted", error=None)
     except GatewayError as err:
@@ -132,11 +136,6 @@ def decode(codec: ModuleType, body: bytes) -> ChatRequest:
     return req
 
 
-def candidates(gw: Gateway, model: ModelConfig) -> list[tuple[Deployment, Provider]]:
-    """Deployments to try, in order. Routing policy grows here (breakers, weights, health)."""
-    return [(d, gw.providers[d.provider]) for d in model.deployments]
-
-
 def note_attempt(
     call: Call, dep: Deployment, provider: Provider, started: float, err: UpstreamError | None
 ) -> None:
@@ -151,32 +150,72 @@ def note_attempt(
     )
 
 
-async def plain_call(gw: Gateway, call: Call, model: ModelConfig, send: Send) -> None:
+async def plain_call(gw: Gateway, call: Call, plan: RoutePlan, send: Send) -> None:
     req = call.request
     assert req is not None
-    last: UpstreamError | None = None
-    for dep, provider in candidates(gw, model):
+    route = Route.start(gw, plan)
+    err: UpstreamError | None = None
+    while (hop := await route.next(err)) is not None:
         started = time.perf_counter()
         try:
-            resp = await provider.complete(req.with_model(dep.model))
-        except UpstreamError as err:
-            note_attempt(call, dep, provider, started, err)
-            last = err
-            if err.retryable:
-                continue
+            async with asyncio.timeout(route.deadline.remaining()):
+                resp = await hop.provider.complete(req.with_model(hop.deployment.model))
+        except TimeoutError:
+            err = deadline_error(hop, route)
+        except UpstreamError as exc:
+            err = exc
+        except BaseException:  # cancelled: the client left; the attempt proves nothing
+            hop.abandoned()
             raise
-        note_attempt(call, dep, provider, started, None)
-        call.provider, call.deployment = provider, dep
-        call.ttft_ms = call.elapsed_ms()
-        settle(gw, call, resp)
-        body = orjson.dumps(call.codec.encode_response(resp))
-        if call.retention == "full":
-            call.response_body = body.decode()
-        await send_bytes(send, 200, body, JSON_HEADERS, call.headers())
-        record(gw, call, status=200, outcome="ok", error=None)
+        else:
+            hop.succeeded(time.perf_counter() - started)
+            note_attempt(call, hop.deployment, hop.provider, started, None)
+            call.provider, call.deployment = hop.provider, hop.deployment
+            call.ttft_ms = call.elapsed_ms()
+            await answer(gw, call, resp, send)
+            return
+        hop.failed(err, time.perf_counter() - started)
+        note_attempt(call, hop.deployment, hop.provider, started, err)
+    final = route.exhausted_error(err)
+    if plan.degraded_response is not None and final.retryable:
+        await answer_degraded(gw, call, plan, final, send)
         return
-    assert last is not None
-    raise last
+    raise final
+
+
+def deadline_error(hop: Hop, route: Route) -> UpstreamError:
+    total = route.gw.settings.routing.timeouts.total_s
+    return UpstreamError(
+        "timeout",
+        f"{hop.provider.name}: no answer before the call's {total:g}s deadline",
+        provider=hop.provider.name,
+    )
+
+
+async def answer(gw: Gateway, call: Call, resp: ChatResponse, send: Send) -> None:
+    settle(gw, call, resp)
+    body = orjson.dumps(call.codec.encode_response(resp))
+    if call.retention == "full":
+        call.response_body = body.decode()
+    await send_bytes(send, 200, body, JSON_HEADERS, call.headers())
+    record(gw, call, status=200, outcome="ok", error=None)
+
+
+async def answer_degraded(
+    gw: Gateway, call: Call, plan: RoutePlan, cause: UpstreamError, send: Send
+) -> None:
+    """The tenant's configured fallback text, marked as degraded in headers and the record."""
+    text = plan.degraded_response or ""
+    resp = ChatResponse(
+        id=call.request_id, model=DEGRADED_MODEL, content=text, created=int(call.ts)
+    )
+    call.usage = Usage()
+    body = orjson.dumps(call.codec.encode_response(resp))
+    if call.retention == "full":
+        call.response_body = body.decode()
+    headers = [*call.headers(), (b"x-llmgw-degraded", b"true")]
+    await send_bytes(send, 200, body, JSON_HEADERS, headers)
+    record(gw, call, status=200, outcome="degraded", error=cause)
 
 
 def settle(gw: Gateway, call: Call, resp: ChatResponse) -> None:

@@ -9,19 +9,34 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import random
+import threading
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from llmgw.accounting import tokens
 from llmgw.accounting.pricing import PriceBook
 from llmgw.audit.writer import AuditWriter
-from llmgw.config import ModelConfig, Settings
+from llmgw.config import Deployment, ModelConfig, Settings
+from llmgw.gateway.asgi import Scope
 from llmgw.gateway.auth import KeyTable
 from llmgw.providers.base import Provider
+from llmgw.providers.faults import FaultInjector, FaultyProvider
 from llmgw.providers.http import HttpProvider
 from llmgw.providers.mock import MockProvider
 from llmgw.providers.transport import AiohttpTransport
+from llmgw.routing.backoff import RetryBudget
+from llmgw.routing.breaker import BreakerBoard, Transition
+from llmgw.routing.breaker_store import BreakerStore
+from llmgw.routing.clock import Clock, SystemClock
+from llmgw.routing.health import HealthBoard
+from llmgw.routing.policy import RoutePlan, plan
+from llmgw.routing.strategy import order
 from llmgw.settings import allowed_models, resolve_model, retention_for, tenant_known
 
 log = logging.getLogger("llmgw.gateway")
@@ -45,11 +60,22 @@ class Gateway:
     prices: PriceBook
     audit: AuditWriter
     transport: AiohttpTransport
+    clock: Clock
+    breakers: BreakerBoard
+    breaker_store: BreakerStore
+    health: HealthBoard
+    retry_budget: RetryBudget
+    faults: FaultInjector
+    transitions: TransitionLog
+    admin_key: str | None = None
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     audit_backlog: set[asyncio.Task[None]] = field(default_factory=set)  # rows waiting for room
     _models: dict[str, ModelConfig | None] = field(default_factory=dict)
     _policies: dict[str, TenantPolicy] = field(default_factory=dict)
+    _prices: dict[str, Decimal | None] = field(default_factory=dict)
+    _persist: BreakerPersister | None = None
+    _rng: random.Random = field(default_factory=random.Random)
 
     def model(self, name: str) -> ModelConfig | None:
         """The public model for a requested name or alias (memoised)."""
@@ -78,7 +104,41 @@ class Gateway:
         allowed = policy.allowed
         return [m for m in self.settings.models.values() if allowed is None or m.name in allowed]
 
+    def route_plan(
+        self, tenant: str, model: ModelConfig, allowed: frozenset[str] | None, scope: Scope
+    ) -> RoutePlan:
+        """Which deployments and fallbacks this call may use (tenant policy + override headers)."""
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name.startswith(b"x-llmgw-")
+        }
+        return plan(self.settings, tenant, model, headers, allowed)
+
+    def price_per_mtok(self, dep: Deployment) -> Decimal | None:
+        """Input + output list price of a deployment (for the ``cost`` strategy), memoised."""
+        try:
+            return self._prices[dep.id]
+        except KeyError:
+            kind = self.settings.providers[dep.provider].kind
+            price = self.prices.lookup(kind, dep.model)
+            total = None if price is None else price.input_per_mtok + price.output_per_mtok
+            self._prices[dep.id] = total
+            return total
+
+    def ordered(
+        self, model: ModelConfig, deployments: Sequence[Deployment], strategy: str | None
+    ) -> list[tuple[Deployment, ModelConfig]]:
+        """``deployments`` of ``model`` in the order its strategy prefers, for this call."""
+        chosen = strategy or model.strategy
+        if len(deployments) > 1 and chosen != "priority":
+            deployments = order(deployments, chosen, self.health, self.price_per_mtok, self._rng)
+        return [(d, model) for d in deployments]
+
     async def start(self) -> None:
+        self.breakers.restore_all(self.breaker_store.load())
+        self._persist = BreakerPersister(self.breakers, self.breaker_store, self.transitions)
+        self._persist.start()
         self.audit.start()
         self.keys.start()
         tokens.warm([d.model for m in self.settings.models.values() for d in m.deployments])
@@ -96,6 +156,8 @@ class Gateway:
         for provider in self.providers.values():
             await provider.aclose()
         await self.transport.aclose()
+        if self._persist is not None:
+            self._persist.stop()
         self.keys.stop()
         self.audit.close(timeout=30)
 
@@ -104,13 +166,15 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
     """Wire up a gateway for ``settings`` with its state in ``state_path`` (created if absent)."""
     max_conns = max((p.max_connections for p in settings.providers.values()), default=256)
     transport = AiohttpTransport(max_connections=max_conns)
+    injector = FaultInjector()
     providers: dict[str, Provider] = {}
     for name, cfg in settings.providers.items():
-        if cfg.kind == "mock":
-            providers[name] = MockProvider(cfg)
-        else:
-            providers[name] = HttpProvider(cfg, transport)
+        inner: Provider = MockProvider(cfg) if cfg.kind == "mock" else HttpProvider(cfg, transport)
+        providers[name] = FaultyProvider(inner, injector)
+    clock = SystemClock()
     audit_cfg = settings.audit
+    breaker_store = BreakerStore(state_path)
+    transitions = TransitionLog()
     return Gateway(
         settings=settings,
         state_path=state_path,
@@ -124,4 +188,74 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
             queue_size=audit_cfg.queue_size,
         ),
         transport=transport,
+        clock=clock,
+        breakers=BreakerBoard(settings.routing.breaker, clock, on_transition=transitions.append),
+        breaker_store=breaker_store,
+        health=HealthBoard(clock),
+        retry_budget=RetryBudget(settings.routing.retry, clock),
+        faults=injector,
+        transitions=transitions,
+        admin_key=os.environ.get(settings.server.admin_key_env) or None,
     )
+
+
+class TransitionLog:
+    """Breaker transitions waiting to be written (appended on the loop, drained by a thread)."""
+
+    def __init__(self) -> None:
+        self._items: deque[Transition] = deque(maxlen=10_000)
+
+    def append(self, transition: Transition) -> None:
+        self._items.append(transition)
+        log.warning(
+            "breaker %s: %s -> %s (%s)",
+            transition.deployment_id,
+            transition.from_state,
+            transition.to_state,
+            transition.reason,
+        )
+
+    def drain(self) -> list[Transition]:
+        out = []
+        while self._items:
+            out.append(self._items.popleft())
+        return out
+
+
+class BreakerPersister:
+    """Saves breaker state to SQLite every second, and once more on stop (off the event loop)."""
+
+    def __init__(
+        self,
+        board: BreakerBoard,
+        store: BreakerStore,
+        transitions: TransitionLog,
+        every_s: float = 1.0,
+    ) -> None:
+        self._board = board
+        self._store = store
+        self._transitions = transitions
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="llmgw-breakers", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._save()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            self._save()
+
+    def _save(self) -> None:
+        try:
+            self._store.save(self._board.snapshot_all())
+            pending = self._transitions.drain()
+            if pending:
+                self._store.record_transitions(pending)
+        except Exception:  # keep routing; the next save retries
+            log.exception("saving breaker state failed")

@@ -15,18 +15,12 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from llmgw.config import ModelConfig
 from llmgw.errors import UpstreamError
 from llmgw.gateway.asgi import SSE_HEADERS, Receive, Scope, Send
-from llmgw.gateway.calls import (
-    Call,
-    candidates,
-    estimate_usage,
-    note_attempt,
-    price_of,
-    record,
-)
+from llmgw.gateway.calls import Call, estimate_usage, note_attempt, price_of, record
+from llmgw.gateway.route import Hop, Route
 from llmgw.gateway.runtime import Gateway
+from llmgw.routing.policy import RoutePlan
 from llmgw.types import ChatResponse, Chunk, StreamMeta, ToolCallDelta, Usage
 
 
@@ -77,40 +71,66 @@ class Assembled:
 
 
 async def stream_call(
-    gw: Gateway, call: Call, model: ModelConfig, scope: Scope, receive: Receive, send: Send
+    gw: Gateway, call: Call, plan: RoutePlan, scope: Scope, receive: Receive, send: Send
 ) -> None:
     req = call.request
     assert req is not None
-    last: UpstreamError | None = None
-    for dep, provider in candidates(gw, model):
+    timeouts = gw.settings.routing.timeouts
+    route = Route.start(gw, plan)
+    err: UpstreamError | None = None
+    while (hop := await route.next(err)) is not None:
         started = time.perf_counter()
-        chunks = provider.stream(req.with_model(dep.model))
+        chunks = hop.provider.stream(req.with_model(hop.deployment.model))
         try:
-            first = await anext(chunks)  # the first batch: the headers wait for it
-        except StopAsyncIteration:
-            err = UpstreamError(
-                "server_error", f"{provider.name}: empty stream", provider=provider.name
-            )
+            first = await first_content(chunks, route.remaining(timeouts.ttft_s), hop)
         except UpstreamError as exc:
             err = exc
+        except BaseException:
+            hop.abandoned()
+            await chunks.aclose()
+            raise
         else:
-            note_attempt(call, dep, provider, started, None)
-            call.provider, call.deployment = provider, dep
+            note_attempt(call, hop.deployment, hop.provider, started, None)
+            call.provider, call.deployment = hop.provider, hop.deployment
             call.ttft_ms = call.elapsed_ms()
-            await relay(gw, call, first, chunks, receive, send)
+            await relay(gw, call, route, hop, started, first, chunks, receive, send)
             return
         await chunks.aclose()
-        note_attempt(call, dep, provider, started, err)
-        last = err
-        if not err.retryable:
-            raise err
-    assert last is not None
-    raise last
+        hop.failed(err, time.perf_counter() - started)
+        note_attempt(call, hop.deployment, hop.provider, started, err)
+    raise route.exhausted_error(err)
+
+
+async def first_content(
+    chunks: AsyncIterator[list[Chunk]], timeout_s: float, hop: Hop
+) -> list[Chunk]:
+    """Batches up to and including the first with content; the response waits for it."""
+    got: list[Chunk] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                batch = await anext(chunks)
+                got.extend(batch)
+                if any(c.text or c.tool_calls or c.finish_reason for c in batch):
+                    return got
+    except StopAsyncIteration:
+        raise UpstreamError(
+            "server_error", f"{hop.provider.name}: empty stream", provider=hop.provider.name
+        ) from None
+    except TimeoutError:
+        raise UpstreamError(
+            "timeout",
+            f"{hop.provider.name}: no first token within {timeout_s:.3g}s",
+            provider=hop.provider.name,
+        ) from None
 
 
 async def relay(
     gw: Gateway,
     call: Call,
+    route: Route,
+    hop: Hop,
+    started: float,
     first: list[Chunk],
     chunks: AsyncIterator[list[Chunk]],
     receive: Receive,
@@ -142,9 +162,23 @@ async def relay(
             answer.add(chunk)
         return b"".join([encoder.feed(chunk) for chunk in batch])
 
+    idle_s = gw.settings.routing.timeouts.idle_s
+
     async def pump() -> None:
         await send_body(send, encoder.start() + encode(first))
-        async for batch in chunks:
+        while True:
+            wait = route.remaining(idle_s)
+            try:
+                async with asyncio.timeout(wait):
+                    batch = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UpstreamError(
+                    "timeout",
+                    f"{hop.provider.name}: stream stalled (no chunk for {wait:.3g}s)",
+                    provider=hop.provider.name,
+                ) from None
             data = encode(batch)
             if data:
                 await send_body(send, data)
@@ -173,6 +207,12 @@ async def relay(
     finally:
         watching.cancel()
         await chunks.aclose()  # type: ignore[attr-defined]
+        latency = time.perf_counter() - started
+        if error is not None:  # broken mid-answer: the deployment failed this call
+            hop.failed(error, latency)
+            call.attempt_log[-1]["error_class"] = error.error_class
+        else:
+            hop.succeeded(latency, (call.ttft_ms or 0.0) / 1000.0)
         settle_stream(gw, call, answer)
         record(gw, call, status=200, outcome=outcome, error=error)
 

@@ -6,10 +6,12 @@ of them; ``PROVIDER_WIRES`` says what each kind needs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from types import ModuleType
+from typing import Protocol
 
 import orjson
 
@@ -20,9 +22,10 @@ from llmgw.types import ChatRequest, ChatResponse, Chunk
 from llmgw.wire import anthropic as anthropic_wire
 from llmgw.wire import gemini as gemini_wire
 from llmgw.wire import openai as openai_wire
-from llmgw.wire.sse import SseParser
+from llmgw.wire.sse import SseEvent, SseParser
 
 ANTHROPIC_VERSION = "2023-06-01"
+END_MARKER_GRACE_S = 0.25
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,6 +65,25 @@ PROVIDER_WIRES: dict[str, ProviderWire] = {
         gemini_wire, _gemini_url, lambda key: {"x-goog-api-key": key} if key else {}
     ),
 }
+
+
+def decode_events(
+    events: list[SseEvent], decoder: StreamDecoder
+) -> tuple[list[Chunk], UpstreamError | None]:
+    """Chunks from ``events`` up to the first undecodable one, and that one's error."""
+    out: list[Chunk] = []
+    for event in events:
+        try:
+            out.extend(decoder.feed(event))
+        except UpstreamError as err:
+            return out, err
+    return out, None
+
+
+class StreamDecoder(Protocol):
+    done: bool
+
+    def feed(self, event: SseEvent) -> list[Chunk]: ...
 
 
 class HttpProvider:
@@ -118,14 +140,29 @@ class HttpProvider:
                 raise self._error(resp.status, await resp.read_all(), resp.headers)
             parser = SseParser()
             decoder = self._codec.StreamDecoder()
-            finished = False
-            async for raw in resp.body:
-                batch = [chunk for event in parser.feed(raw) for chunk in decoder.feed(event)]
+            finished = usage = False
+            body = aiter(resp.body)
+            while not decoder.done:
+                try:
+                    if finished and usage:
+                        # finish and usage are all a stream owes: give the end marker
+                        # ([DONE], message_stop) a moment, but never wait on an upstream that
+                        # omits it (the connection is then closed instead of reused)
+                        async with asyncio.timeout(END_MARKER_GRACE_S):
+                            raw = await anext(body)
+                    else:
+                        raw = await anext(body)
+                except (StopAsyncIteration, TimeoutError):
+                    break
+                batch, broken = decode_events(parser.feed(raw), decoder)
                 if batch:
                     finished = finished or any(c.finish_reason is not None for c in batch)
+                    usage = usage or any(c.usage is not None for c in batch)
                     yield batch
-                if decoder.done:
-                    break
+                if broken is not None:  # what decoded before a bad event still counts
+                    raise broken
+            if finished and usage:
+                return
             if not decoder.done:
                 batch = [chunk for event in parser.close() for chunk in decoder.feed(event)]
                 finished = finished or any(c.finish_reason is not None for c in batch)

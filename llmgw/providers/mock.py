@@ -30,8 +30,8 @@ import time
 from collections.abc import AsyncIterator
 
 from llmgw.config import ProviderConfig
-from llmgw.errors import ErrorClass, UpstreamError, classify_status
 from llmgw.mock.faults import STREAM_KINDS, Fault, FaultTable
+from llmgw.providers.faults import request_fault, strike
 from llmgw.providers.mock_engine import MockAnswer, MockEngine, answer_chunks, is_token
 from llmgw.types import ChatRequest, ChatResponse, Chunk, Usage
 
@@ -61,53 +61,10 @@ class MockProvider:
         self.engine = MockEngine.from_knobs(dict(config.mock))
         self.faults = faults
 
-    def _error(
-        self,
-        error_class: ErrorClass,
-        message: str,
-        upstream_status: int | None = None,
-        retry_after: float | None = None,
-    ) -> UpstreamError:
-        return UpstreamError(
-            error_class,
-            f"{self.name}: {message}",
-            provider=self.name,
-            upstream_status=upstream_status,
-            retry_after=retry_after,
-        )
-
     async def _before_answer(self, req: ChatRequest) -> Fault | None:
         """Raise the error a request-level fault produces; return stream-level faults."""
         fault = self.faults.pick(req.model) if self.faults is not None else None
-        if fault is None:
-            return None
-        kind = fault.kind
-        if kind == "status":
-            status = fault.http_status
-            if status < 400:
-                return None  # a success status is a normal answer
-            raise self._error(
-                classify_status(status), f"mock status {status}", upstream_status=status
-            )
-        if kind == "rate_limit":
-            raise self._error(
-                "rate_limited",
-                "mock rate limit",
-                upstream_status=429,
-                retry_after=fault.retry_after_s,
-            )
-        if kind == "reset":
-            raise self._error("connection", "connection reset by mock")
-        if kind == "no_response":
-            await asyncio.sleep(fault.wait_s)
-            raise self._error("timeout", f"mock sent no response in {fault.wait_s:g}s")
-        if kind == "context_length":
-            raise self._error(
-                "context_length_exceeded",
-                "mock: prompt is longer than the context window",
-                upstream_status=400,
-            )
-        return fault
+        return None if fault is None else await request_fault(fault, self.name)
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         fault = await self._before_answer(req)
@@ -119,10 +76,8 @@ class MockProvider:
             delay += fault.wait_s
         if delay > 0:
             await asyncio.sleep(delay)
-        if fault is not None and fault.kind == "cut":
-            raise self._error("connection", "mock closed the connection mid-response")
-        if fault is not None and fault.kind == "malformed":
-            raise self._error("server_error", "mock sent a malformed response", upstream_status=200)
+        if fault is not None and fault.kind in ("cut", "malformed"):
+            await strike(fault, self.name)
         return self.engine.to_response(answer, req.model, new_id(), int(time.time()))
 
     async def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
@@ -142,7 +97,7 @@ class MockProvider:
                 if batch:
                     yield batch
                     batch = []
-                await self._strike(pending)
+                await strike(pending, self.name)
                 pending = None
             if token:
                 if tokens and interval > 0:
@@ -154,14 +109,6 @@ class MockProvider:
             batch.append(chunk)
         if batch:
             yield batch
-
-    async def _strike(self, fault: Fault) -> None:
-        if fault.kind == "stall":
-            await asyncio.sleep(fault.wait_s)
-        elif fault.kind == "cut":
-            raise self._error("connection", "stream ended before the answer was complete")
-        elif fault.kind == "malformed":
-            raise self._error("server_error", "mock sent a malformed stream chunk")
 
     async def aclose(self) -> None:
         """Nothing to release."""

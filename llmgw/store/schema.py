@@ -75,8 +75,29 @@ CREATE INDEX audit_log_requested_model ON audit_log (requested_model);
 CREATE INDEX audit_log_status ON audit_log (status);
 """
 
+_BREAKERS = """
+CREATE TABLE breakers (
+    deployment TEXT PRIMARY KEY,        -- deployment id, 'provider/model'
+    snapshot TEXT NOT NULL,             -- JSON of CircuitBreaker.snapshot()
+    updated_at REAL                     -- unix seconds of the last save
+);
+
+CREATE TABLE breaker_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment TEXT NOT NULL,
+    at REAL NOT NULL,                   -- unix seconds of the transition
+    from_state TEXT NOT NULL,           -- 'closed' | 'open' | 'half_open'
+    to_state TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX breaker_events_deployment_at ON breaker_events (deployment, at);
+"""
+
 # Append new migrations here, with the next version number.
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "api keys and audit log", _KEYS_AND_AUDIT),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "api keys and audit log", _KEYS_AND_AUDIT),
+    Migration(2, "circuit breakers", _BREAKERS),
+)
 
 
 def split_statements(sql: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""Routing: resilience primitives (circuit breakers, retry backoff, retry budget) and policy."""
