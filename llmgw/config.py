@@ -58,6 +58,10 @@ class Deployment:
     model: str
     weight: int = 1
     region: str | None = None
+    # capacity of the upstream account for this model; None = not limited by the gateway
+    max_concurrency: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
 
     @property
     def id(self) -> str:
@@ -88,6 +92,37 @@ class TenantConfig:
     models: tuple[str, ...] | None = None
     retention: Retention | None = None
     routing: TenantRouting | None = None
+    limits: TenantLimits | None = None
+    weight: int = 1  # fair-queue share when deployments are short of capacity (tier)
+
+
+BudgetPeriod = Literal["day", "month", "window"]
+BUDGET_PERIODS: tuple[str, ...] = ("day", "month", "window")
+
+
+@dataclass(slots=True, frozen=True)
+class BudgetConfig:
+    """A money budget on one tenant node: per UTC day, calendar month, or fixed window.
+
+    ``hard`` budgets reject calls that could overspend them; soft ones only alert. ``model``
+    limits the budget to one public model.
+    """
+
+    period: BudgetPeriod
+    limit_usd: Decimal
+    hard: bool = True
+    window_s: int | None = None  # period = "window" only
+    model: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class TenantLimits:
+    """Limits on one node of the tenant tree (``[tenants."x".limits]``); None = unlimited."""
+
+    rpm: int | None = None  # requests per minute
+    tpm: int | None = None  # tokens (input + output) per minute
+    concurrency: int | None = None  # calls in flight at once
+    budgets: tuple[BudgetConfig, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -170,6 +205,19 @@ class RoutingConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class LimitsConfig:
+    """How limits and budgets are kept (``[limits]``)."""
+
+    backend: Literal["local", "redis"] = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    fail_mode: Literal["open", "closed"] = "closed"  # when Redis is unreachable
+    reserve_margin: Decimal = Decimal("1.10")  # reservations are the worst case x this
+    default_max_tokens: int = 4096  # output bound when a call sets none and the model has no cap
+    queue_timeout_s: float = 10.0  # longest wait in a deployment's fair queue before 429
+    alert_webhook: str | None = None  # POSTed a JSON alert at 50/80/100% of a budget
+
+
+@dataclass(slots=True, frozen=True)
 class AuditConfig:
     queue_size: int = DEFAULT_AUDIT_QUEUE
     batch_size: int = DEFAULT_AUDIT_BATCH
@@ -187,5 +235,6 @@ class Settings:
     server: ServerConfig = field(default_factory=ServerConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     source: Path | None = None  # the file it came from; None for the embedded default
     embedded: bool = False  # true for the no-config default (mock providers, demo tenant)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from llmgw.cli import audit, init, keys, mock, serve
+from llmgw.cli import audit, chaos, init, keys, mock, serve
 
 app = typer.Typer(
     name="llmgw",
@@ -23,6 +23,7 @@ app.command("init")(init.init)
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(mock.app, name="mock")
+app.add_typer(chaos.app, name="chaos")
 
 
 def run() -> None:
