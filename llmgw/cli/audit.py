@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
 from llmgw.audit import query as audit_query
-from llmgw.cli.common import STATE_OPTION, console, fail, state_path
+from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
 from llmgw.store.db import open_db
 
 app = typer.Typer(
@@ -155,7 +154,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             _ms(r["latency_ms"]),
             _ms(r["ttft_ms"]),
         )
-    _print_wide(table)
+    print_table(table)
 
 
 @app.command()
@@ -205,11 +204,3 @@ def _body(text: str | None) -> Syntax | str:
     except ValueError:
         return Syntax(text, "text", word_wrap=True)
     return Syntax(pretty, "json", word_wrap=True)
-
-
-def _print_wide(table: Table) -> None:
-    """Print a table; to a pipe or file at a generous width, so rows stay whole there."""
-    if console.is_terminal:
-        console.print(table)
-    else:
-        Console(file=console.file, width=max(console.width, 240)).print(table)

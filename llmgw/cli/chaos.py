@@ -14,6 +14,12 @@ from typing import Any
 
 import typer
 
+from llmgw.cli.admin_client import (
+    ADMIN_KEY_OPTION,
+    GATEWAY_OPTION,
+    admin_call,
+    resolve_admin_key,
+)
 from llmgw.cli.common import console, err_console, fail
 
 app = typer.Typer(
@@ -22,10 +28,8 @@ app = typer.Typer(
 )
 
 KEY_ENV = "LLMGW_CHAOS_KEY"
-_GATEWAY = typer.Option(None, "--gateway", help="Target a running gateway at this URL.")
-_ADMIN = typer.Option(
-    None, "--admin-key", help="The gateway's admin key (default: $LLMGW_ADMIN_KEY)."
-)
+_GATEWAY = GATEWAY_OPTION
+_ADMIN = ADMIN_KEY_OPTION
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -36,13 +40,6 @@ def parse_duration(text: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise ValueError(f"bad duration {text!r} (e.g. 60s, 2m, 500ms)")
     return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
-
-
-def _admin_key(given: str | None) -> str:
-    key = given or os.environ.get("LLMGW_ADMIN_KEY", "")
-    if not key:
-        raise fail("an admin key is needed: --admin-key or $LLMGW_ADMIN_KEY", 2)
-    return key
 
 
 @app.command("run")
@@ -112,31 +109,6 @@ def _run_live(drill: Any, gateway: str | None, admin: str, keys: list[tuple[str,
         return run_drill(drill, gateway, admin, keys, tick)
 
 
-def _admin_call(method: str, url: str, key: str, body: Any = None) -> Any:
-    import httpx
-
-    try:
-        resp = httpx.request(
-            method, url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10.0
-        )
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the gateway at {url}: {exc}") from None
-    if resp.status_code in (401, 403):
-        raise fail(f"the gateway refused the admin key ({resp.status_code})")
-    if resp.status_code == 404:
-        raise fail("the gateway has no admin fault API (404)")
-    if resp.status_code >= 400:
-        try:
-            message = resp.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = resp.text[:200]
-        raise fail(f"the gateway answered {resp.status_code}: {message}")
-    try:
-        return resp.json()
-    except ValueError:
-        return {}
-
-
 @app.command("inject")
 def inject(
     gateway: str = typer.Option(..., "--gateway", help="The gateway's URL."),
@@ -156,7 +128,7 @@ def inject(
     fields = {k: v for k, v in parsed.to_dict().items() if v is not None and k != "model"}
     body = {"deployment": deployment, **fields, "for_s": seconds}
     url = gateway.rstrip("/") + "/admin/faults"
-    answer = _admin_call("POST", url, _admin_key(admin_key), body)
+    answer = admin_call("POST", url, resolve_admin_key(admin_key), body)
     console.print(str(answer.get("id", "")) if isinstance(answer, dict) else "", highlight=False)
 
 
@@ -168,5 +140,5 @@ def clear(
 ) -> None:
     """Clear injected faults (all, or one by id)."""
     url = gateway.rstrip("/") + "/admin/faults" + (f"/{fault_id}" if fault_id else "")
-    _admin_call("DELETE", url, _admin_key(admin_key))
+    admin_call("DELETE", url, resolve_admin_key(admin_key))
     console.print("cleared", highlight=False)

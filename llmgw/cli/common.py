@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,6 +27,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr and return an Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def print_table(table: Table) -> None:
+    """Print a table; to a pipe or file at a generous width, so rows stay whole there."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(file=console.file, width=max(console.width, 240)).print(table)
 
 
 def state_path(explicit: Path | None) -> Path:

@@ -10,10 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from llmgw.cli.common import STATE_OPTION, console, fail, state_path
+from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
 from llmgw.store.db import open_db
 from llmgw.store.keys import KeyRecord, KeyStore
 
@@ -110,7 +109,7 @@ def list_keys(
         table.add_row(
             r.id, r.tenant, r.name, r.prefix + "…", _when(r.created_at), _when(r.revoked_at)
         )
-    _print_wide(table)
+    print_table(table)
 
 
 @app.command()
@@ -129,11 +128,3 @@ def revoke(
         typer.echo(json.dumps(_as_dict(rec), indent=2))
         return
     console.print(f"revoked {rec.id} ({rec.tenant}, {rec.name})", highlight=False)
-
-
-def _print_wide(table: Table) -> None:
-    """Print a table; to a pipe or file at a generous width, so rows stay whole there."""
-    if console.is_terminal:
-        console.print(table)
-    else:
-        Console(file=console.file, width=max(console.width, 240)).print(table)

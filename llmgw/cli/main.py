@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from llmgw.cli import audit, chaos, init, keys, mock, serve
+from llmgw.cli import audit, breakers, chaos, init, keys, mock, serve
 
 app = typer.Typer(
     name="llmgw",
@@ -24,6 +24,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(mock.app, name="mock")
 app.add_typer(chaos.app, name="chaos")
+app.add_typer(breakers.app, name="breakers")
 
 
 def run() -> None:

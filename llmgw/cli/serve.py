@@ -7,6 +7,8 @@ On a signal uvicorn stops accepting, lets in-flight calls and streams finish for
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import socket
 from pathlib import Path
 
@@ -43,8 +45,15 @@ def serve(
     from llmgw.gateway.runtime import build_gateway
 
     demo_key = _demo_key(db) if settings.embedded else None
+    admin_env = settings.server.admin_key_env
+    if settings.embedded and not os.environ.get(admin_env):
+        os.environ[admin_env] = "sk-llmgw-admin-" + secrets.token_urlsafe(24)
     gateway = build_gateway(settings, db)
     _banner(settings, db, bind_host, actual_port, demo_key)
+    if settings.embedded:
+        console.print(f"  admin key (this run): {gateway.admin_key}", highlight=False)
+    elif gateway.admin_key is None:
+        console.print(f"  admin API: off (set {admin_env} to turn it on)", highlight=False)
 
     from llmgw.gateway.server import run
 

@@ -69,6 +69,7 @@ class Call:
     usage: Usage | None = None
     cost_nanos: int = 0
     response_body: str | None = None
+    fallback_model: str | None = None  # the public model that served, when not the requested
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers that say who served the call."""
@@ -77,6 +78,8 @@ class Call:
             out.append((b"x-llmgw-provider", self.provider.name.encode()))
             out.append((b"x-llmgw-model", self.deployment.model.encode()))
             out.append((b"x-llmgw-attempts", str(len(self.attempt_log)).encode()))
+            if self.fallback_model is not None:
+                out.append((b"x-llmgw-fallback", self.fallback_model.encode()))
         return out
 
     def elapsed_ms(self) -> float:
@@ -170,7 +173,7 @@ async def plain_call(gw: Gateway, call: Call, plan: RoutePlan, send: Send) -> No
         else:
             hop.succeeded(time.perf_counter() - started)
             note_attempt(call, hop.deployment, hop.provider, started, None)
-            call.provider, call.deployment = hop.provider, hop.deployment
+            served_by(call, hop, plan)
             call.ttft_ms = call.elapsed_ms()
             await answer(gw, call, resp, send)
             return
@@ -181,6 +184,12 @@ async def plain_call(gw: Gateway, call: Call, plan: RoutePlan, send: Send) -> No
         await answer_degraded(gw, call, plan, final, send)
         return
     raise final
+
+
+def served_by(call: Call, hop: Hop, plan: RoutePlan) -> None:
+    call.provider, call.deployment = hop.provider, hop.deployment
+    if hop.model.name != plan.model.name:
+        call.fallback_model = hop.model.name
 
 
 def deadline_error(hop: Hop, route: Route) -> UpstreamError:

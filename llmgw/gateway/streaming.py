@@ -17,7 +17,14 @@ import orjson
 
 from llmgw.errors import UpstreamError
 from llmgw.gateway.asgi import SSE_HEADERS, Receive, Scope, Send
-from llmgw.gateway.calls import Call, estimate_usage, note_attempt, price_of, record
+from llmgw.gateway.calls import (
+    Call,
+    estimate_usage,
+    note_attempt,
+    price_of,
+    record,
+    served_by,
+)
 from llmgw.gateway.route import Hop, Route
 from llmgw.gateway.runtime import Gateway
 from llmgw.routing.policy import RoutePlan
@@ -91,7 +98,7 @@ async def stream_call(
             raise
         else:
             note_attempt(call, hop.deployment, hop.provider, started, None)
-            call.provider, call.deployment = hop.provider, hop.deployment
+            served_by(call, hop, plan)
             call.ttft_ms = call.elapsed_ms()
             await relay(gw, call, route, hop, started, first, chunks, receive, send)
             return

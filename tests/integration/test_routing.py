@@ -5,7 +5,10 @@ Each mock fault gets one scenario with the outcome a caller sees asserted.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -217,6 +220,7 @@ def test_slow_first_token_fails_over_within_ttft_timeout(env: Env) -> None:
 def test_fallback_model_chain(env: Env) -> None:
     raw = env.client().chat.completions.with_raw_response.create(model="chain", messages=MSG)
     assert raw.headers["x-llmgw-model"] == "backup-model"
+    assert raw.headers["x-llmgw-fallback"] == "backup"
     assert raw.parse().model == "backup-model"  # the answer says what served it
 
 
@@ -297,6 +301,32 @@ def test_operator_forces_a_breaker_open_and_closed(env: Env) -> None:
     env.admin("POST", "/admin/breakers/a/healthy-a", json={"force": None})
     raw = env.client().chat.completions.with_raw_response.create(model="healthy", messages=MSG)
     assert served(raw) == ("a", "1")
+
+
+def test_breakers_cli_live_and_from_saved_state(env: Env) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            llmgw_cmd("breakers", *args),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "LLMGW_ADMIN_KEY": ADMIN_KEY},
+        )
+
+    for _ in range(3):  # trip it (consecutive_failures = 3), whatever ran before
+        with contextlib.suppress(openai.APIStatusError):
+            env.client().chat.completions.create(model="down", messages=MSG)
+    live = json.loads(cli("--gateway", env.gw.url, "--json").stdout)
+    assert {r["deployment"]: r["state"] for r in live}["a/always-down"] == "open"
+    forced = cli("force", "a/healthy-a", "open", "--gateway", env.gw.url)
+    assert forced.returncode == 0 and "open" in forced.stdout
+    assert cli("force", "a/healthy-a", "auto", "--gateway", env.gw.url).returncode == 0
+    assert cli("force", "a/healthy-a", "sideways", "--gateway", env.gw.url).returncode == 2
+    time.sleep(1.2)  # saved every second
+    saved = json.loads(cli("--state", str(env.state), "--json").stdout)
+    assert {r["deployment"]: r["state"] for r in saved}["a/always-down"] == "open"
+    table = cli("--gateway", env.gw.url)
+    assert table.returncode == 0 and "a/always-down" in table.stdout
 
 
 def test_admin_api_needs_the_admin_key(env: Env) -> None:
