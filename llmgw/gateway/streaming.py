@@ -25,6 +25,7 @@ from llmgw.gateway.calls import (
     record,
     served_by,
 )
+from llmgw.gateway.resume import Source, combined, resume
 from llmgw.gateway.route import Hop, Route
 from llmgw.gateway.runtime import Gateway
 from llmgw.routing.policy import RoutePlan
@@ -34,13 +35,14 @@ from llmgw.types import ChatResponse, Chunk, StreamMeta, ToolCallDelta, Usage
 class Assembled:
     """The answer as it streams past: text, tool calls, finish reason, usage."""
 
-    __slots__ = ("finish_reason", "parts", "tool_calls", "usage")
+    __slots__ = ("carry", "finish_reason", "parts", "tool_calls", "usage")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.tool_calls: dict[int, dict[str, object]] = {}
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self.carry: Usage | None = None  # what a broken attempt used before a resume
 
     def add(self, chunk: Chunk) -> None:
         if chunk.text:
@@ -165,27 +167,39 @@ async def relay(
     outcome, error = "ok", None
 
     def encode(batch: list[Chunk]) -> bytes:
+        out = []
         for chunk in batch:
+            if chunk.usage is not None and answer.carry is not None:
+                chunk = Chunk(
+                    chunk.text,
+                    chunk.tool_calls,
+                    chunk.finish_reason,
+                    combined(answer.carry, chunk.usage),
+                )
             answer.add(chunk)
-        return b"".join([encoder.feed(chunk) for chunk in batch])
+            out.append(encoder.feed(chunk))
+        return b"".join(out)
 
-    idle_s = gw.settings.routing.timeouts.idle_s
+    timeouts = gw.settings.routing.timeouts
+    src = Source(hop, chunks, started)
 
     async def pump() -> None:
         await send_body(send, encoder.start() + encode(first))
         while True:
-            wait = route.remaining(idle_s)
             try:
-                async with asyncio.timeout(wait):
-                    batch = await anext(chunks)
+                batch = await next_batch(src, route.remaining(timeouts.idle_s))
             except StopAsyncIteration:
                 return
-            except TimeoutError:
-                raise UpstreamError(
-                    "timeout",
-                    f"{hop.provider.name}: stream stalled (no chunk for {wait:.3g}s)",
-                    provider=hop.provider.name,
-                ) from None
+            except UpstreamError as err:
+                if answer.tool_calls or not gw.settings.routing.stream_resume:
+                    raise
+                answer.carry = estimate_usage(call, answer.text, None)
+                resumed = await resume(call, route, src, err, answer.text, timeouts.ttft_s)
+                if resumed is None:
+                    src.hop = None  # already judged failed by resume()
+                    raise
+                new_src, batch = resumed
+                src.hop, src.chunks, src.started = new_src.hop, new_src.chunks, new_src.started
             data = encode(batch)
             if data:
                 await send_body(send, data)
@@ -213,15 +227,29 @@ async def relay(
                 await send_body(send, tail + encoder.finish(), more=False)
     finally:
         watching.cancel()
-        await chunks.aclose()  # type: ignore[attr-defined]
-        latency = time.perf_counter() - started
-        if error is not None:  # broken mid-answer: the deployment failed this call
-            hop.failed(error, latency)
+        await src.chunks.aclose()  # type: ignore[attr-defined]
+        latency = time.perf_counter() - src.started
+        if src.hop is None:  # the break was already judged while trying to resume
+            pass
+        elif error is not None:  # broken mid-answer: the deployment failed this call
+            src.hop.failed(error, latency)
             call.attempt_log[-1]["error_class"] = error.error_class
         else:
-            hop.succeeded(latency, (call.ttft_ms or 0.0) / 1000.0)
+            src.hop.succeeded(latency, (call.ttft_ms or 0.0) / 1000.0)
         settle_stream(gw, call, answer)
         record(gw, call, status=200, outcome=outcome, error=error)
+
+
+async def next_batch(src: Source, wait_s: float) -> list[Chunk]:
+    """The source's next batch; a silence longer than ``wait_s`` is a ``timeout`` failure."""
+    try:
+        async with asyncio.timeout(wait_s):
+            return await anext(src.chunks)
+    except TimeoutError:
+        name = src.hop.provider.name if src.hop else "upstream"
+        raise UpstreamError(
+            "timeout", f"{name}: stream stalled (no chunk for {wait_s:.3g}s)", provider=name
+        ) from None
 
 
 async def send_body(send: Send, data: bytes, more: bool = True) -> None:

@@ -96,6 +96,12 @@ deployments = [{{ provider = "a", model = "malformed-model" }}]
 [models.cut]
 deployments = [{{ provider = "a", model = "cut-model" }}]
 
+[models.resumable]
+deployments = [{{ provider = "a", model = "cut-model" }}, {{ provider = "b", model = "ok-b" }}]
+
+[models.no-prefill]
+deployments = [{{ provider = "a", model = "cut-model" }}, {{ provider = "a", model = "healthy-a" }}]
+
 [models.no-done]
 deployments = [{{ provider = "a", model = "no-done" }}]
 
@@ -260,6 +266,32 @@ def test_broken_stream_ends_with_an_error_event(env: Env, model: str) -> None:
     assert "".join(got)  # some of the answer had arrived before the break
     row = audit_row(env.state, stream.headers["x-request-id"])
     assert row["outcome"] == "error" and row["status"] == 200
+
+
+def test_stream_broken_mid_answer_resumes_on_a_prefill_capable_fallback(env: Env) -> None:
+    stream = env.client().chat.completions.with_raw_response.create(
+        model="resumable", messages=MSG, stream=True, stream_options={"include_usage": True}
+    )
+    text, finish, usage = [], None, None
+    for chunk in stream.parse():  # no exception: the answer is whole
+        usage = chunk.usage or usage
+        for c in chunk.choices:
+            text.append(c.delta.content or "")
+            finish = c.finish_reason or finish
+    assert finish == "stop" and len("".join(text).split()) > 3
+    row = audit_row(env.state, stream.headers["x-request-id"])
+    log = json.loads(row["attempt_log"])
+    assert [(a["provider"], a["error_class"]) for a in log] == [("a", "connection"), ("b", None)]
+    assert row["outcome"] == "ok" and row["provider"] == "b"
+    assert usage is not None and row["output_tokens"] == usage.completion_tokens > 12
+
+
+def test_stream_is_not_resumed_where_prefill_is_unsupported(env: Env) -> None:
+    with pytest.raises(openai.APIError):
+        for _ in env.client().chat.completions.create(
+            model="no-prefill", messages=MSG, stream=True
+        ):
+            pass
 
 
 def test_stream_without_done_is_finalised_promptly_with_usage(env: Env) -> None:
