@@ -1,0 +1,42 @@
+"""What the README shows keeps working."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from llmgw.settings import parse_settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def toml_blocks() -> list[str]:
+    return re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
+
+
+def test_readme_config_reference_loads() -> None:
+    first = toml_blocks()[0]
+    settings = parse_settings(tomllib.loads(first))
+    assert "gpt-4o-mini" in settings.models
+    assert settings.tenants["acme/search"].retention == "metadata"
+
+
+def test_readme_routing_keys_load_with_their_providers_and_models() -> None:
+    routing = tomllib.loads(toml_blocks()[1])
+    routing["providers"] = {
+        "openai": {"kind": "openai"},
+        "azure-eu": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1"},
+    }
+    for name in ("claude-sonnet-4-5", "gpt-4.1"):
+        routing["models"][name] = {"deployments": [{"provider": "openai", "model": name}]}
+    settings = parse_settings(routing)
+    assert settings.models["gpt-4o"].fallbacks == ("claude-sonnet-4-5",)
+    assert settings.routing.breaker.half_open_probes == 2
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    commands = re.search(r"```bash\n(.*?)```", README.read_text(), re.S)
+    assert commands is not None
+    lines = [line for line in commands.group(1).splitlines() if line.strip()]
+    assert "llmgw serve" in lines[0] and "pytest" in lines[1]
