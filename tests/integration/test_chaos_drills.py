@@ -91,3 +91,13 @@ def test_inject_errors_are_one_line(tmp_path: Path) -> None:
     down = runner.invoke(app, [*args, "--fault", "outage", "--for", "5s"])
     assert down.exit_code == 1 and "cannot reach the gateway" in down.output
     assert "Traceback" not in down.output + bad.output
+
+
+@pytest.mark.parametrize("name", ["brownout-30pct", "slow-first-token", "flapping-primary"])
+def test_drill_holds_every_slo(tmp_path: Path, name: str) -> None:
+    code, report = run_drill(name, tmp_path)
+    failed = [v for v in report["scorecard"]["verdicts"] if not v["passed"]]
+    assert code == 0 and not failed, failed
+    assert report["scorecard"]["audit"]["matched"] == report["scorecard"]["overall"]["sent"]
+    if name != "brownout-30pct":  # a 30% brownout need not trip a breaker
+        assert report["breakers_available"] and report["scorecard"]["transitions"]
