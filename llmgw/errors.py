@@ -12,6 +12,7 @@ JSON (``llmgw.wire.openai.encode_error`` / ``llmgw.wire.anthropic.encode_error``
     ├── AuthenticationFailed          401     invalid_api_key
     ├── PermissionDenied              403     model_not_allowed
     ├── NotFound                      404     model_not_found / not_found
+    ├── LimitExceeded                 429     rate_limit_exceeded / budget_exceeded / ...
     ├── InternalError                 500     internal_error
     └── UpstreamError                 (by class, see UPSTREAM_STATUS)
             class: rate_limited | overloaded | server_error | timeout | connection | auth
@@ -111,6 +112,20 @@ class NotFound(GatewayError):
     status = 404
     code = "model_not_found"
     kind = "not_found_error"
+
+
+class LimitExceeded(GatewayError):
+    """A tenant limit refused the call before any upstream was asked.
+
+    ``code`` says which: ``rate_limit_exceeded`` (requests or tokens per minute, with
+    ``retry_after``), ``concurrency_limit_exceeded``, ``budget_exceeded`` (a hard money budget;
+    distinct so clients can tell "slow down" from "out of money"), or ``limits_unavailable``
+    (503: the shared limits backend is unreachable and the route fails closed).
+    """
+
+    status = 429
+    code = "rate_limit_exceeded"
+    kind = "rate_limit_error"
 
 
 class InternalError(GatewayError):

@@ -48,7 +48,9 @@ TOML reference
     ``deployments = [{ provider = "openai", model = "gpt-4o-2024-08-06", weight = 1 }, ...]``:
     at least one; ``provider`` names a ``[providers.<name>]``, ``model`` is the provider's own
     model name (a provider/model pair may appear once per model), ``weight`` (default 1) is
-    for weighted routing, ``region = "eu"`` (optional) is matched by tenant region limits.
+    for weighted routing, ``region = "eu"`` (optional) is matched by tenant region limits;
+    ``max_concurrency``, ``rpm`` and ``tpm`` (optional, at least 1) are the upstream account's
+    capacity for that model, which the gateway does not exceed.
     ``strategy``: how the deployments are ordered for each call, the next one taking over when
     one fails with a retryable error: ``"priority"`` (default: the order written),
     ``"weighted"`` (random by weight), ``"latency"`` (fastest recent average first; untried
@@ -68,6 +70,19 @@ TOML reference
     ``redacted`` keeps no bodies, like ``metadata``.) Parents of a declared tenant
     that are not declared themselves exist implicitly and inherit everything, and keys may be
     issued for deeper paths below a declared tenant (they inherit from it).
+    ``weight`` (1, at least 1) is the tenant's share when deployments are short of capacity.
+
+``[tenants."acme".limits]``
+    Every key is optional (unset = unlimited): ``rpm`` (requests per minute), ``tpm`` (input +
+    output tokens per minute), ``concurrency`` (calls in flight); integers at least 1. Rates
+    sustain the limit per minute and allow bursts of up to a minute's worth. A call must fit
+    the limits of every node from the org down to its key's tenant.
+    ``[[tenants."acme".limits.budgets]]``, any number: ``period = "day" | "month" | "window"``
+    (UTC day, calendar month, or fixed windows of ``window_s`` seconds since the epoch:
+    ``window_s`` is required for ``"window"`` and refused otherwise), ``limit_usd`` (exact
+    decimal, required), ``hard`` (true: calls that could overspend are rejected; false: alerts
+    only), ``model`` (a model name or alias: the budget counts only that model's calls). A
+    tenant may not declare two budgets with the same period (and window and model).
 
 ``[tenants."acme".routing]``
     The tenant's routing policy; every key is optional. ``providers = ["openai", ...]``
@@ -96,6 +111,16 @@ TOML reference
     headers), ``ttft_s`` (60: until a stream's first content), ``idle_s`` (30: longest gap in a
     stream), ``total_s`` (600: the whole call, retries included). Counts are at least 1 and
     seconds greater than 0.
+
+``[limits]``
+    ``backend`` (``"local"``: counters in the process; ``"redis"``: shared by replicas),
+    ``redis_url`` (``"redis://127.0.0.1:6379/0"``; ``redis://``, ``rediss://`` or
+    ``unix://``), ``fail_mode`` (``"closed"``: reject calls while Redis is unreachable;
+    ``"open"``: admit them), ``reserve_margin`` (``"1.10"``, a decimal at least 1: each call
+    reserves its worst-case cost times this until settled), ``default_max_tokens`` (4096: the
+    output bound of a call that sets none), ``queue_timeout_s`` (10: longest wait for a
+    deployment with free capacity before a 429), ``alert_webhook`` (unset; an ``http(s)`` URL
+    POSTed a JSON alert when a budget reaches 50, 80 and 100%).
 
 ``[[pricing]]``
     Overrides or adds to the built-in price table, in dollars per million tokens: ``model``,

@@ -40,7 +40,8 @@ from llmgw.config import (
     TenantConfig,
 )
 from llmgw.settings_fields import ConfigError, key_join, type_name
-from llmgw.settings_routing import RoutingReader
+from llmgw.settings_limits import CAPACITY_KEYS, LimitsReader
+from llmgw.settings_routing import name_index
 
 __all__ = ["ConfigError", "key_join", "parse_settings"]
 
@@ -56,7 +57,7 @@ DEFAULT_KEY_ENVS: dict[str, str] = {
     "gemini": "GEMINI_API_KEY",
 }
 
-TOP_KEYS = ("server", "audit", "providers", "models", "tenants", "pricing", "routing")
+TOP_KEYS = ("server", "audit", "providers", "models", "tenants", "pricing", "routing", "limits")
 SERVER_KEYS = ("host", "port", "max_body_bytes", "drain_timeout_s", "admin_key_env")
 AUDIT_KEYS = ("queue_size", "batch_size", "flush_interval_s")
 PROVIDER_KEYS = (
@@ -71,8 +72,8 @@ PROVIDER_KEYS = (
 )
 MOCK_KEYS = ("ttft_ms", "tokens_per_s", "output_tokens")
 MODEL_KEYS = ("aliases", "deployments", "strategy", "fallbacks", "context_fallback")
-DEPLOYMENT_KEYS = ("provider", "model", "weight", "region")
-TENANT_KEYS = ("models", "retention", "routing")
+DEPLOYMENT_KEYS = ("provider", "model", "weight", "region", *CAPACITY_KEYS)
+TENANT_KEYS = ("models", "retention", "routing", "limits", "weight")
 PRICE_KEYS = (
     "model",
     "provider",
@@ -85,7 +86,7 @@ PRICE_KEYS = (
 TENANT_PATH_RE = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
 
 
-class _Parser(RoutingReader):
+class _Parser(LimitsReader):
     """Walks the document section by section."""
 
     def settings(self, data: dict[str, Any]) -> Settings:
@@ -101,6 +102,7 @@ class _Parser(RoutingReader):
             server=self.server(self.table(data.get("server", {}), "server")),
             audit=self.audit(self.table(data.get("audit", {}), "audit")),
             routing=self.routing(self.table(data.get("routing", {}), "routing")),
+            limits=self.limits(self.table(data.get("limits", {}), "limits")),
             source=Path(self.file) if self.file is not None else None,
         )
 
@@ -237,6 +239,7 @@ class _Parser(RoutingReader):
                 model=self.string(d, "model", dpath),
                 weight=self.integer(d, "weight", dpath, 1, 1),
                 region=self.string(d, "region", dpath, None),
+                **self.capacity(d, dpath),
             )
             if deployment.id in ids:
                 raise self.error(dpath, f"deployment {deployment.id!r} is listed twice")
@@ -258,7 +261,8 @@ class _Parser(RoutingReader):
         models: dict[str, ModelConfig],
         providers: dict[str, ProviderConfig],
     ) -> dict[str, TenantConfig]:
-        names = set(models) | {a for m in models.values() for a in m.aliases}
+        index = name_index(models)
+        names = set(index)
         tenants: dict[str, TenantConfig] = {}
         for tpath, raw in section.items():
             path = key_join("tenants", tpath)
@@ -289,11 +293,17 @@ class _Parser(RoutingReader):
                 routing = self.tenant_routing(
                     self.table(t["routing"], rpath), rpath, providers, models
                 )
+            limits = None
+            if "limits" in t:
+                lpath = key_join(path, "limits")
+                limits = self.tenant_limits(self.table(t["limits"], lpath), lpath, index)
             tenants[tpath] = TenantConfig(
                 path=tpath,
                 models=allowed,
                 retention=cast(Retention | None, retention),
                 routing=routing,
+                limits=limits,
+                weight=self.tenant_weight(t, path),
             )
         return tenants
 

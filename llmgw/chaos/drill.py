@@ -14,6 +14,7 @@ faults to inject on a timeline, and the SLOs the gateway must hold. Example::
     ttft_ms = 20                    # mock knobs: time to first token,
     tokens_per_s = 400              #   stream pace (0 = instant),
     output_tokens = 12              #   tokens per answer
+    max_concurrency = 4             # optional: the deployments' max_concurrency in the gateway
 
     [[models]]                      # public model -> ordered upstream names
     name = "chat"
@@ -32,6 +33,8 @@ faults to inject on a timeline, and the SLOs the gateway must hold. Example::
     prompt = "Say hello."
     model = "chat"                  # optional: default the first [[models]] entry
     timeout_s = 30                  # per call, client side
+    # or, instead of tenants = N, one [[load.tenants]] table per tenant with its own rate,
+    # weight and limits: see llmgw.chaos.drill_tenants (also for [[slo.tenants]])
 
     [[faults]]                      # the timeline
     at_s = 5
@@ -68,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from llmgw.chaos.drill_fields import DrillError, Reader
+from llmgw.chaos.drill_tenants import TenantLoad, TenantSlo, parse_tenant_loads, parse_tenant_slos
 from llmgw.mock.faults import Fault, parse_fault
 
 FORMATS: tuple[str, ...] = ("openai", "anthropic", "gemini")
@@ -75,7 +79,18 @@ ARRIVALS: tuple[str, ...] = ("poisson", "fixed")
 OUTAGE = "outage"
 
 
-__all__ = ["Drill", "DrillError", "FaultStep", "Load", "Phase", "Slo", "load_drill", "parse_drill"]
+__all__ = [
+    "Drill",
+    "DrillError",
+    "FaultStep",
+    "Load",
+    "Phase",
+    "Slo",
+    "TenantLoad",
+    "TenantSlo",
+    "load_drill",
+    "parse_drill",
+]
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,6 +102,7 @@ class Upstream:
     ttft_ms: float = 0.0
     tokens_per_s: float = 0.0
     output_tokens: int = 16
+    max_concurrency: int | None = None  # written to its deployments in the gateway config
 
 
 @dataclass(slots=True, frozen=True)
@@ -108,6 +124,7 @@ class Load:
     prompt: str = "Say hello."
     model: str | None = None
     timeout_s: float = 30.0
+    tenant_loads: tuple[TenantLoad, ...] = ()  # [[load.tenants]]: one entry per tenant
 
 
 @dataclass(slots=True, frozen=True)
@@ -140,6 +157,8 @@ class Slo:
     recover_s: float | None = None
     truncated_successes: int = 0
     double_charges: int = 0
+    baseline_phase: str | None = None  # for p99_ms_ratio_to_baseline; None = the first phase
+    tenants: tuple[TenantSlo, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -179,9 +198,16 @@ class Drill:
             failover_s=None if self.slo.failover_s is None else self.slo.failover_s * factor,
             recover_s=None if self.slo.recover_s is None else self.slo.recover_s * factor,
         )
+        tenant_loads = tuple(
+            dataclasses.replace(
+                t, from_s=t.from_s * factor, to_s=None if t.to_s is None else t.to_s * factor
+            )
+            for t in self.load.tenant_loads
+        )
         return dataclasses.replace(
             self,
             duration_s=self.duration_s * factor,
+            load=dataclasses.replace(self.load, tenant_loads=tenant_loads),
             faults=steps,
             phases=phases,
             slo=slo,
@@ -255,6 +281,10 @@ def parse_drill(data: dict[str, Any], file: Path | str | None = None) -> Drill:
     load = _load(r, r.table(data, "load", ""), {m.name for m in models})
     faults = tuple(_fault(r, t, p, names, duration) for t, p in r.tables(data, "faults"))
     phases = tuple(_phase(r, t, p) for t, p in r.tables(data, "phases"))
+    phases = phases or default_phases(duration or 0.0, faults)
+    slo = _slo(r, r.table(data, "slo", ""), {t.name for t in load.tenant_loads})
+    if slo.baseline_phase is not None and slo.baseline_phase not in {p.name for p in phases}:
+        r.fail("slo.baseline_phase", f"unknown phase {slo.baseline_phase!r}")
     return Drill(
         name=name or "",
         description=r.string(data, "description", "") or "",
@@ -263,8 +293,8 @@ def parse_drill(data: dict[str, Any], file: Path | str | None = None) -> Drill:
         models=models,
         load=load,
         faults=faults,
-        phases=phases or default_phases(duration or 0.0, faults),
-        slo=_slo(r, r.table(data, "slo", "")),
+        phases=phases,
+        slo=slo,
         routing=routing,
         seed=r.integer(data, "seed", ""),
     )
@@ -279,7 +309,8 @@ def _unique(r: Reader, items: list[tuple[str, str]]) -> None:
 
 
 def _upstream(r: Reader, t: dict[str, Any], path: str) -> Upstream:
-    r.keys(t, ("name", "format", "ttft_ms", "tokens_per_s", "output_tokens"), path)
+    keys = ("name", "format", "ttft_ms", "tokens_per_s", "output_tokens", "max_concurrency")
+    r.keys(t, keys, path)
     fmt = r.string(t, "format", path) or "openai"
     if fmt not in FORMATS:
         r.fail(f"{path}.format", f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -289,6 +320,7 @@ def _upstream(r: Reader, t: dict[str, Any], path: str) -> Upstream:
         ttft_ms=r.number(t, "ttft_ms", path, minimum=0) or 0.0,
         tokens_per_s=r.number(t, "tokens_per_s", path, minimum=0) or 0.0,
         output_tokens=r.integer(t, "output_tokens", path, minimum=1) or 16,
+        max_concurrency=r.integer(t, "max_concurrency", path, minimum=1),
     )
 
 
@@ -315,8 +347,14 @@ def _load(r: Reader, t: dict[str, Any], models: set[str]) -> Load:
     model = r.string(t, "model", "load")
     if model is not None and models and model not in models:
         r.fail("load.model", f"unknown model {model!r} (models: {', '.join(sorted(models))})")
+    tenant_loads: tuple[TenantLoad, ...] = ()
+    if isinstance(t.get("tenants"), list):
+        tenant_loads = parse_tenant_loads(r, t)
+        count: int | None = len(tenant_loads)
+    else:
+        count = r.integer(t, "tenants", "load", minimum=1)
     return Load(
-        tenants=r.integer(t, "tenants", "load", minimum=1) or 1,
+        tenants=count or 1,
         rate_per_s=r.number(t, "rate_per_s", "load", positive=True) or 10.0,
         arrival=arrival,
         stream_share=0.5 if share is None else share,
@@ -324,6 +362,7 @@ def _load(r: Reader, t: dict[str, Any], models: set[str]) -> Load:
         prompt=r.string(t, "prompt", "load") or "Say hello.",
         model=model,
         timeout_s=r.number(t, "timeout_s", "load", positive=True) or 30.0,
+        tenant_loads=tenant_loads,
     )
 
 
@@ -365,8 +404,8 @@ def _phase(r: Reader, t: dict[str, Any], path: str) -> Phase:
     return Phase(r.name(t, "name", path), start, end)
 
 
-def _slo(r: Reader, t: dict[str, Any]) -> Slo:
-    keys = ("success_rate", "p99_ms", "failover_s", "recover_s")
+def _slo(r: Reader, t: dict[str, Any], tenants: set[str]) -> Slo:
+    keys = ("success_rate", "p99_ms", "failover_s", "recover_s", "baseline_phase", "tenants")
     r.keys(t, (*keys, "truncated_successes", "double_charges"), "slo")
     rate = r.number(t, "success_rate", "slo", minimum=0)
     if rate is not None and rate > 1:
@@ -380,4 +419,6 @@ def _slo(r: Reader, t: dict[str, Any]) -> Slo:
         recover_s=r.number(t, "recover_s", "slo", minimum=0),
         truncated_successes=truncated or 0,
         double_charges=double or 0,
+        baseline_phase=r.string(t, "baseline_phase", "slo"),
+        tenants=parse_tenant_slos(r, t, tenants),
     )

@@ -49,6 +49,12 @@ def tenant_paths(count: int) -> list[str]:
     return [f"{TENANT_ROOT}/t{i + 1}" for i in range(count)]
 
 
+def drill_tenant_paths(drill: Drill) -> list[str]:
+    """``chaos/<name>`` per ``[[load.tenants]]`` entry, else ``chaos/t1..tN``."""
+    named = [f"{TENANT_ROOT}/{t.name}" for t in drill.load.tenant_loads]
+    return named or tenant_paths(drill.load.tenants)
+
+
 def gateway_config(drill: Drill, mock_ports: dict[str, int]) -> dict[str, Any]:
     """The gateway's TOML (as a dict) for a drill whose upstreams listen on ``mock_ports``."""
     providers: dict[str, Any] = {}
@@ -59,20 +65,31 @@ def gateway_config(drill: Drill, mock_ports: dict[str, int]) -> dict[str, Any]:
             "base_url": base + "/v1" if up.format == "openai" else base,
             "api_key_env": UPSTREAM_KEY_ENV,
         }
+    capacity = {u.name: u.max_concurrency for u in drill.upstreams if u.max_concurrency}
     models: dict[str, Any] = {}
     for model in drill.models:
-        entry: dict[str, Any] = {
-            "deployments": [{"provider": p, "model": model.name} for p in model.deployments]
-        }
+        deployments: list[dict[str, Any]] = []
+        for p in model.deployments:
+            dep: dict[str, Any] = {"provider": p, "model": model.name}
+            if p in capacity:
+                dep["max_concurrency"] = capacity[p]
+            deployments.append(dep)
+        entry: dict[str, Any] = {"deployments": deployments}
         if model.strategy is not None:
             entry["strategy"] = model.strategy
         models[model.name] = entry
+    tenants: dict[str, Any] = {TENANT_ROOT: {"models": ["*"]}}
+    for tenant in drill.load.tenant_loads:
+        node: dict[str, Any] = {"weight": tenant.weight}
+        if tenant.limits():
+            node["limits"] = tenant.limits()
+        tenants[f"{TENANT_ROOT}/{tenant.name}"] = node
     config: dict[str, Any] = {
         "server": {"drain_timeout_s": 5},
         "audit": {"flush_interval_s": 0.01},
         "providers": providers,
         "models": models,
-        "tenants": {TENANT_ROOT: {"models": ["*"]}},
+        "tenants": tenants,
     }
     if drill.routing:
         config["routing"] = drill.routing
@@ -178,7 +195,7 @@ class OwnedStack:
             )
         config = self.workdir / "llmgw.toml"
         config.write_text(tomli_w.dumps(gateway_config(drill, ports)))
-        self.keys = [(t, self._create_key(t, env)) for t in tenant_paths(drill.load.tenants)]
+        self.keys = [(t, self._create_key(t, env)) for t in drill_tenant_paths(drill)]
         self.admin_key = "chaos-admin-" + secrets.token_urlsafe(18)
         gw_env = {**env, UPSTREAM_KEY_ENV: "chaos-upstream", ADMIN_KEY_ENV: self.admin_key}
         port = free_port()

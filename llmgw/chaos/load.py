@@ -3,6 +3,7 @@
 Each tenant gets arrivals at ``rate_per_s`` (Poisson or fixed spacing) for the run's duration,
 whether or not earlier calls have answered; an arrival that finds ``max_in_flight`` calls
 outstanding is *shed* (counted, not sent) so a stuck gateway cannot grow the load without bound.
+With ``[[load.tenants]]`` each tenant has its own rate, stream share and sending window.
 Every call records what the client saw as a ``CallResult``. Loops are bounded in count and time.
 """
 
@@ -11,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
 import orjson
 
-from llmgw.chaos.drill import Load
+from llmgw.chaos.drill import Load, TenantLoad
 from llmgw.chaos.score import CallResult
 
 MAX_ARRIVALS_PER_TENANT = 100_000
@@ -100,12 +101,14 @@ class LoadGenerator:
         model: str,
         phase_at: Callable[[float], str],
         seed: int | None = None,
+        tenant_loads: Mapping[str, TenantLoad] | None = None,
     ) -> None:
         self.url = base_url.rstrip("/") + "/v1/chat/completions"
         self.keys = keys  # (tenant label, secret)
         self.load = load
         self.model = model
         self.phase_at = phase_at
+        self.tenant_loads = dict(tenant_loads or {})  # by tenant label
         self.rng = random.Random(seed)
         self.stats = LoadStats()
         self.results: list[CallResult] = []
@@ -127,9 +130,15 @@ class LoadGenerator:
     async def _arrivals(
         self, session: aiohttp.ClientSession, tenant: str, key: str, t0: float, duration_s: float
     ) -> None:
-        at = self._gap()
+        spec = self.tenant_loads.get(tenant)
+        rate = spec.rate_per_s if spec else self.load.rate_per_s
+        share = self.load.stream_share
+        if spec is not None and spec.stream_share is not None:
+            share = spec.stream_share
+        end = min(duration_s, spec.to_s or duration_s) if spec else duration_s
+        at = (spec.from_s if spec else 0.0) + self._gap(rate)
         for _ in range(MAX_ARRIVALS_PER_TENANT):
-            if at >= duration_s:
+            if at >= end:
                 return
             delay = t0 + at - time.monotonic()
             if delay > 0:
@@ -137,14 +146,13 @@ class LoadGenerator:
             if self.stats.in_flight >= self.load.max_in_flight:
                 self.stats.shed += 1
             else:
-                stream = self.rng.random() < self.load.stream_share
+                stream = self.rng.random() < share
                 task = asyncio.create_task(self._call(session, tenant, key, stream, t0))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            at += self._gap()
+            at += self._gap(rate)
 
-    def _gap(self) -> float:
-        rate = self.load.rate_per_s
+    def _gap(self, rate: float) -> float:
         if self.load.arrival == "fixed":
             return 1.0 / rate
         return self.rng.expovariate(rate)

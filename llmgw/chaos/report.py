@@ -72,6 +72,13 @@ def phase_table(phases: list[PhaseScore]) -> Table:
 def scorecard_view(card: Scorecard) -> Group:
     """Phases, faults, breaker transitions, audit, notes and SLO verdicts."""
     parts: list[Any] = [phase_table([*card.phases, card.overall])]
+    for tenant in card.tenants:
+        rows = phase_table([*tenant.phases, tenant.overall])
+        rows.title = (
+            f"Tenant {tenant.name} ({tenant.rate_limited} rate limited, "
+            f"{tenant.timeouts} timed out)"
+        )
+        parts.append(rows)
     if card.faults:
         faults = Table(title="Faults", title_justify="left")
         for col in ("fault", "deployment", "window", "primary", "failover", "recover"):

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from llmgw.chaos.drill import Drill, FaultStep
-from llmgw.chaos.harness import OwnedStack, audit_rows
+from llmgw.chaos.drill import Drill, FaultStep, TenantLoad
+from llmgw.chaos.harness import HarnessError, OwnedStack, audit_rows
 from llmgw.chaos.load import LoadGenerator, LoadStats
 from llmgw.chaos.score import (
     AuditCheck,
@@ -227,13 +227,36 @@ async def _timeline(
             spans.append(FaultSpan(f"{step.target}={step.spec}", pattern, began, drill.duration_s))
 
 
+def tenant_keys(
+    drill: Drill, keys: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], dict[str, TenantLoad]]:
+    """With ``[[load.tenants]]``: the keys relabelled by tenant name (in drill order) and the
+    per-tenant loads by name; otherwise the keys as they are."""
+    specs = drill.load.tenant_loads
+    if not specs:
+        return keys, {}
+    if len(keys) != len(specs):
+        names = ", ".join(t.name for t in specs)
+        raise HarnessError(f"this drill has {len(specs)} tenants ({names}): give one key each")
+    return [(t.name, secret) for t, (_, secret) in zip(specs, keys, strict=True)], {
+        t.name: t for t in specs
+    }
+
+
 async def execute(
     drill: Drill, target: Target, on_tick: Callable[[Progress], None] | None = None
 ) -> RunOutcome:
     """Run the load and the fault timeline for the drill's duration."""
     model = drill.load_model
+    keys, specs = tenant_keys(drill, target.keys)
     load = LoadGenerator(
-        target.url, target.keys, drill.load, model, lambda t: phase_of(drill.phases, t), drill.seed
+        target.url,
+        keys,
+        drill.load,
+        model,
+        lambda t: phase_of(drill.phases, t),
+        drill.seed,
+        specs,
     )
     spans: list[FaultSpan] = []
     notes: list[str] = []
@@ -347,5 +370,12 @@ def _card(drill: Drill, outcome: RunOutcome, audit: AuditCheck | None) -> Scorec
     if audit is not None and audit.missing:
         notes.append(f"{len(audit.missing)} request ids missing from the audit log")
     return build_scorecard(
-        drill.phases, outcome.calls, outcome.spans, outcome.transitions, drill.slo, audit, notes
+        drill.phases,
+        outcome.calls,
+        outcome.spans,
+        outcome.transitions,
+        drill.slo,
+        audit,
+        notes,
+        tenants=[t.name for t in drill.load.tenant_loads],
     )

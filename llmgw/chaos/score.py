@@ -18,9 +18,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.chaos.drill import Phase, Slo
+
+if TYPE_CHECKING:
+    from llmgw.chaos.score_tenants import TenantScore
 
 
 @dataclass(slots=True, frozen=True)
@@ -148,6 +151,7 @@ class Scorecard:
     verdicts: tuple[Verdict, ...]
     audit: AuditCheck | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tenants: tuple[TenantScore, ...] = ()  # rows per [[load.tenants]] entry
 
     @property
     def passed(self) -> bool:
@@ -341,8 +345,12 @@ def build_scorecard(
     slo: Slo,
     audit: AuditCheck | None = None,
     notes: Sequence[str] = (),
+    tenants: Sequence[str] = (),
 ) -> Scorecard:
-    """The whole scorecard: per phase, overall, per fault, SLO verdicts."""
+    """The whole scorecard: per phase, overall, per fault, per tenant (``tenants`` names the
+    rows: call labels), SLO verdicts."""
+    from llmgw.chaos.score_tenants import tenant_scores, tenant_verdicts
+
     per_phase = tuple(
         phase_score(p.name, p.from_s, p.to_s, [c for c in calls if c.phase == p.name])
         for p in phases
@@ -350,12 +358,14 @@ def build_scorecard(
     end = max((p.to_s for p in phases), default=0.0)
     overall = phase_score("overall", 0.0, end, calls)
     faults = fault_scores(spans, calls)
+    rows = tenant_scores(tenants, phases, calls)
     return Scorecard(
         phases=per_phase,
         overall=overall,
         faults=faults,
         transitions=tuple(sorted(transitions, key=lambda t: t.at_s)),
-        verdicts=verdicts(slo, overall, faults, audit),
+        verdicts=verdicts(slo, overall, faults, audit) + tenant_verdicts(slo, phases, rows),
         audit=audit,
         notes=tuple(notes),
+        tenants=rows,
     )

@@ -2,7 +2,8 @@
 
 The file runs as written (a mock provider, two mock models, tenants ``acme`` and
 ``acme/search``) and shows, commented out, how to add OpenAI, Anthropic and Gemini accounts,
-a tenant routing policy, the ``[routing]`` defaults and a pricing override. Each section's
+a tenant routing policy, tenant rate limits and budgets, the ``[routing]`` and ``[limits]``
+defaults and a pricing override. Each section's
 data is rendered with tomli-w so the file is always valid TOML; ``starter_toml()`` builds the
 text and is what ``examples/llmgw.toml`` holds.
 """
@@ -17,7 +18,7 @@ import tomli_w
 import typer
 
 from llmgw.cli.common import console, fail
-from llmgw.config import RoutingConfig
+from llmgw.config import LimitsConfig, RoutingConfig
 
 HEADER = """\
 # llmgw.toml: configuration of the llmgw gateway.
@@ -81,6 +82,23 @@ ROUTING_NOTE = """\
 # retry: attempts per call across deployments and fallbacks, with jittered backoff and a retry
 # budget. timeouts: per phase, total_s is the whole call. stream_resume continues a stream that
 # breaks mid-answer on another deployment.
+"""
+
+TENANT_LIMITS_NOTE = """\
+# Tenant limits: rpm (requests/min), tpm (input + output tokens/min) and concurrency (calls in
+# flight) per tenant node; a call must fit every node from the org down. Budgets in dollars per
+# UTC day, calendar month or fixed window (window_s seconds): a hard budget rejects calls that
+# could overspend it, a soft one only alerts (at 50/80/100%); model limits a budget to one model.
+# weight is the tenant's share when deployments are short of capacity.
+"""
+
+LIMITS_NOTE = """\
+# How limits are kept: backend "local" (one process) or "redis" (shared by replicas; fail_mode
+# "closed" rejects calls while Redis is unreachable, "open" admits them). Each call reserves its
+# worst-case cost (input + max_tokens, or default_max_tokens, at list price) x reserve_margin
+# until it is settled. queue_timeout_s: longest wait for a deployment with free capacity.
+# alert_webhook = "https://hooks.example.com/llmgw" receives budget alerts as JSON.
+# A deployment's capacity: add max_concurrency, rpm and tpm to its entry under [models].
 """
 
 PRICING_NOTE = """\
@@ -159,7 +177,16 @@ REAL_MODELS: list[dict[str, Any]] = [
     {
         "models": {
             "gpt-4.1-mini": {
-                "deployments": [{"provider": "openai", "model": "gpt-4.1-mini", "weight": 1}]
+                "deployments": [
+                    {
+                        "provider": "openai",
+                        "model": "gpt-4.1-mini",
+                        "weight": 1,
+                        "max_concurrency": 64,
+                        "rpm": 500,
+                        "tpm": 200_000,
+                    }
+                ]
             }
         }
     },
@@ -209,6 +236,34 @@ TENANT_ROUTING: dict[str, Any] = {
 }
 
 
+TENANT_LIMITS: dict[str, Any] = {
+    "tenants": {
+        "acme/batch": {
+            "models": ["*"],
+            "weight": 2,
+            "limits": {
+                "rpm": 60,
+                "tpm": 100_000,
+                "concurrency": 4,
+                "budgets": [
+                    {"period": "month", "limit_usd": "200.00"},
+                    {"period": "day", "limit_usd": "10.00", "hard": False},
+                    {"period": "day", "limit_usd": "2.50", "model": "mock-large"},
+                    {"period": "window", "limit_usd": "1.00", "window_s": 3600},
+                ],
+            },
+        }
+    }
+}
+
+
+def _limits_defaults() -> dict[str, Any]:
+    """``LimitsConfig()`` as TOML data (amounts as strings, unset values left out)."""
+    data = {k: v for k, v in asdict(LimitsConfig()).items() if v is not None}
+    data["reserve_margin"] = str(data["reserve_margin"])
+    return {"limits": data}
+
+
 def _routing_defaults() -> dict[str, Any]:
     """``RoutingConfig()`` as TOML data (unset optional values left out)."""
     data = asdict(RoutingConfig())
@@ -255,7 +310,9 @@ def starter_toml() -> str:
         REAL_MODELS_NOTE + "\n".join(_commented(m) for m in REAL_MODELS),
         TENANTS_NOTE + _toml(TENANTS),
         TENANT_ROUTING_NOTE + _commented(TENANT_ROUTING),
+        TENANT_LIMITS_NOTE + _commented(TENANT_LIMITS),
         ROUTING_NOTE + _commented(_routing_defaults()),
+        LIMITS_NOTE + _commented(_limits_defaults()),
         PRICING_NOTE + _commented(PRICING),
     ]
     return "\n".join(part.rstrip("\n") + "\n" for part in parts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from llmgw.cli import audit, breakers, chaos, init, keys, mock, serve
+from llmgw.cli import audit, breakers, budgets, chaos, init, keys, mock, serve, tenants, usage
 
 app = typer.Typer(
     name="llmgw",
@@ -25,6 +25,9 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(mock.app, name="mock")
 app.add_typer(chaos.app, name="chaos")
 app.add_typer(breakers.app, name="breakers")
+app.add_typer(budgets.app, name="budgets")
+app.add_typer(tenants.app, name="tenants")
+app.command("usage")(usage.usage)
 
 
 def run() -> None:

@@ -34,8 +34,10 @@ from llmgw.errors import (
     UpstreamError,
 )
 from llmgw.gateway.asgi import JSON_HEADERS, ClientGone, Receive, Scope, Send, read_body, send_bytes
-from llmgw.gateway.route import Hop, Route
+from llmgw.gateway.limiter import rate_headers
+from llmgw.gateway.route import AtCapacity, Hop, Route
 from llmgw.gateway.runtime import Gateway
+from llmgw.limits.model import Admission
 from llmgw.providers.base import Provider
 from llmgw.routing.policy import RoutePlan
 from llmgw.store.keys import KeyRecord
@@ -70,10 +72,13 @@ class Call:
     cost_nanos: int = 0
     response_body: str | None = None
     fallback_model: str | None = None  # the public model that served, when not the requested
+    admission: Admission | None = None  # what the tenant's limits granted this call
+    outcome: str = "error"  # set by record()
+    weight: int = 1  # the tenant's share in deployments' fair queues
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        """Response headers that say who served the call."""
-        out = [(b"x-request-id", self.request_id.encode())]
+        """Response headers that say who served the call, and the tenant's rate limits."""
+        out = [(b"x-request-id", self.request_id.encode()), *rate_headers(self.admission)]
         if self.provider is not None and self.deployment is not None:
             out.append((b"x-llmgw-provider", self.provider.name.encode()))
             out.append((b"x-llmgw-model", self.deployment.model.encode()))
@@ -81,6 +86,10 @@ class Call:
             if self.fallback_model is not None:
                 out.append((b"x-llmgw-fallback", self.fallback_model.encode()))
         return out
+
+    @property
+    def tenant(self) -> str:
+        return self.key.tenant if self.key is not None else ""
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000.0
@@ -99,6 +108,7 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
                 code="tenant_not_configured",
             )
         call.retention = policy.retention
+        call.weight = policy.weight
         req = call.request = decode(call.codec, call.request_body)
         model = gw.model(req.model)
         if model is None:
@@ -109,12 +119,17 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
                 param="model",
             )
         plan = gw.route_plan(call.key.tenant, model, policy.allowed, scope)
-        if req.stream:
-            from llmgw.gateway.streaming import stream_call
+        call.admission = await gw.limiter.admit(call.key.tenant, req, plan)
+        try:
+            if req.stream:
+                from llmgw.gateway.streaming import stream_call
 
-            await stream_call(gw, call, plan, scope, receive, send)
-        else:
-            await plain_call(gw, call, plan, send)
+                await stream_call(gw, call, plan, scope, receive, send)
+            else:
+                await plain_call(gw, call, plan, send)
+        finally:
+            if call.admission is not None:
+                await settle_limits(gw, call, call.admission)
     except ClientGone:
         record(gw, call, status=499, outcome="aborted", error=None)
     except GatewayError as err:
@@ -126,6 +141,22 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
         err = InternalError(f"internal error ({type(exc).__name__}); request id {call.request_id}")
         await send_error(call, err, send)
         record(gw, call, status=500, outcome="error", error=err)
+
+
+async def settle_limits(gw: Gateway, call: Call, admission: Admission) -> None:
+    """Give back what the call reserved: its exact cost if it produced something, else all."""
+    usage = call.usage or Usage()
+    cost = billable(call.outcome, call.cost_nanos)
+    try:
+        usages = await gw.limiter.finish(admission, call.outcome, usage.total_tokens, cost)
+        gw.alerts.on_settled(usages, cost)
+    except Exception:  # the answer is out; a settlement failure must not turn it into an error
+        log.exception("settling limits for %s failed", call.request_id)
+
+
+def billable(outcome: str, cost_nanos: int) -> int:
+    """Failed calls are never billed; an aborted stream pays for what was produced."""
+    return cost_nanos if outcome in ("ok", "aborted") else 0
 
 
 def decode(codec: ModuleType, body: bytes) -> ChatRequest:
@@ -161,10 +192,18 @@ async def plain_call(gw: Gateway, call: Call, plan: RoutePlan, send: Send) -> No
     while (hop := await route.next(err)) is not None:
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(route.deadline.remaining()):
+            async with (
+                asyncio.timeout(route.deadline.remaining()),
+                hop.slot(gw, call.tenant, call.weight, admitted_tokens(call)),
+            ):
                 resp = await hop.provider.complete(req.with_model(hop.deployment.model))
         except TimeoutError:
             err = deadline_error(hop, route)
+        except AtCapacity as exc:  # our own gate: says nothing about the upstream's health
+            hop.abandoned()
+            note_attempt(call, hop.deployment, hop.provider, started, exc)
+            err = exc
+            continue
         except UpstreamError as exc:
             err = exc
         except BaseException:  # cancelled: the client left; the attempt proves nothing
@@ -184,6 +223,11 @@ async def plain_call(gw: Gateway, call: Call, plan: RoutePlan, send: Send) -> No
         await answer_degraded(gw, call, plan, final, send)
         return
     raise final
+
+
+def admitted_tokens(call: Call) -> int:
+    """Tokens the call reserved at admission (for deployment TPM), or 0 without limits."""
+    return call.admission.demand.tokens if call.admission is not None else 0
 
 
 def served_by(call: Call, hop: Hop, plan: RoutePlan) -> None:
@@ -267,6 +311,7 @@ def record(
     req = call.request
     usage = call.usage or Usage()
     full = call.retention == "full"
+    call.outcome = outcome
     rec = AuditRecord(
         id=call.request_id,
         ts=call.ts,
@@ -288,7 +333,7 @@ def record(
         output_tokens=usage.output_tokens,
         cached_tokens=usage.cached_input_tokens,
         usage_estimated=usage.estimated,
-        cost_nanos=call.cost_nanos,
+        cost_nanos=billable(outcome, call.cost_nanos),
         stream=bool(req and req.stream),
         request_body=call.request_body.decode("utf-8", "replace") if full else None,
         response_body=call.response_body if full else None,

@@ -16,13 +16,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmgw.config import Deployment, ModelConfig
 from llmgw.errors import UpstreamError
 from llmgw.gateway.runtime import Gateway
+from llmgw.limits.capacity import CapacityBoard
+from llmgw.limits.model import Rejected
 from llmgw.providers.base import Provider
 from llmgw.routing.backoff import Deadline, retry_delay
 from llmgw.routing.breaker import CircuitBreaker
@@ -30,6 +35,38 @@ from llmgw.routing.health import DeploymentHealth
 from llmgw.routing.policy import RoutePlan
 
 _rng = random.Random()
+
+
+@contextlib.asynccontextmanager
+async def _capacity_slot(
+    board: CapacityBoard, dep: Deployment, tenant: str, weight: int, tokens: int
+) -> AsyncIterator[None]:
+    try:
+        slot = board.slot(dep, tenant, weight, tokens)
+        await slot.__aenter__()
+    except Rejected as rej:
+        raise AtCapacity(rej) from None
+    try:
+        yield
+    except BaseException as exc:
+        if not await slot.__aexit__(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await slot.__aexit__(None, None, None)
+
+
+class AtCapacity(UpstreamError):
+    """Our own capacity gate for a deployment refused the attempt (it waited its bounded time
+    in the fair queue, or its tenant's queue was full). Not the upstream's fault: no breaker
+    penalty, and the same deployment is not retried for this call."""
+
+    def __init__(self, rejected: Rejected) -> None:
+        super().__init__(
+            "rate_limited",
+            f"{rejected.node}: {rejected.message}",
+            retry_after=rejected.retry_after_s or 1.0,
+        )
+        self.code = "deployment_at_capacity"
 
 
 @dataclass(slots=True)
@@ -51,6 +88,13 @@ class Hop:
         self.breaker.record_failure(err.error_class, latency_s)
         self.health.end()
         self.health.record_failure()
+
+    def slot(self, gw: Gateway, tenant: str, weight: int, tokens: int) -> Any:
+        """The deployment's capacity for this attempt (a no-op where none is declared)."""
+        dep_id = self.deployment.id
+        if not gw.capacity.limits(dep_id):
+            return contextlib.nullcontext()
+        return _capacity_slot(gw.capacity, self.deployment, tenant, weight, tokens)
 
     def abandoned(self) -> None:
         """The call stopped before the upstream could prove anything (the client left)."""
@@ -129,7 +173,7 @@ class Route:
             return True
         if not err.retryable:
             return False
-        if last is not None and err.error_class != "timeout":
+        if last is not None and err.error_class != "timeout" and not isinstance(err, AtCapacity):
             self._retryable.append(last)  # may be tried again after a backoff
         return True
 

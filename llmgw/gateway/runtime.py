@@ -23,8 +23,14 @@ from llmgw.accounting import tokens
 from llmgw.accounting.pricing import PriceBook
 from llmgw.audit.writer import AuditWriter
 from llmgw.config import Deployment, ModelConfig, Settings
+from llmgw.gateway.alerting import AlertSink
 from llmgw.gateway.asgi import Scope
 from llmgw.gateway.auth import KeyTable
+from llmgw.gateway.limit_sync import LimitSync
+from llmgw.gateway.limiter import Limiter
+from llmgw.limits.capacity import CapacityBoard
+from llmgw.limits.local import LocalStore
+from llmgw.limits.model import LimitStore
 from llmgw.providers.base import Provider
 from llmgw.providers.faults import FaultInjector, FaultyProvider
 from llmgw.providers.http import HttpProvider
@@ -37,7 +43,13 @@ from llmgw.routing.clock import Clock, SystemClock
 from llmgw.routing.health import HealthBoard
 from llmgw.routing.policy import RoutePlan, plan
 from llmgw.routing.strategy import order
-from llmgw.settings import allowed_models, resolve_model, retention_for, tenant_known
+from llmgw.settings import (
+    allowed_models,
+    resolve_model,
+    retention_for,
+    tenant_chain,
+    tenant_known,
+)
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -49,6 +61,7 @@ class TenantPolicy:
     known: bool  # declared in the config (or an ancestor/descendant of a declared tenant)
     allowed: frozenset[str] | None
     retention: str
+    weight: int = 1  # fair-queue share: the nearest declared tenant's weight
 
 
 @dataclass
@@ -67,6 +80,9 @@ class Gateway:
     retry_budget: RetryBudget
     faults: FaultInjector
     transitions: TransitionLog
+    limiter: Limiter
+    alerts: AlertSink
+    capacity: CapacityBoard
     admin_key: str | None = None
     started_at: float = field(default_factory=time.time)
     ready: bool = False
@@ -75,6 +91,7 @@ class Gateway:
     _policies: dict[str, TenantPolicy] = field(default_factory=dict)
     _prices: dict[str, Decimal | None] = field(default_factory=dict)
     _persist: BreakerPersister | None = None
+    _limit_sync: LimitSync | None = None
     _rng: random.Random = field(default_factory=random.Random)
 
     def model(self, name: str) -> ModelConfig | None:
@@ -93,6 +110,7 @@ class Gateway:
                 tenant_known(self.settings, tenant),
                 allowed_models(self.settings, tenant),
                 retention_for(self.settings, tenant),
+                tenant_weight(self.settings, tenant),
             )
             self._policies[tenant] = policy
         return policy
@@ -141,6 +159,9 @@ class Gateway:
         self._persist.start()
         self.audit.start()
         self.keys.start()
+        self.alerts.start()
+        self._limit_sync = LimitSync(self.limiter, self.state_path)
+        await self._limit_sync.start()
         tokens.warm([d.model for m in self.settings.models.values() for d in m.deployments])
         # Everything built so far lives as long as the process: keep the cyclic GC from
         # walking it again on every full collection (shorter, rarer pauses under load).
@@ -155,11 +176,33 @@ class Gateway:
             await asyncio.gather(*self.audit_backlog)
         for provider in self.providers.values():
             await provider.aclose()
+        await self.limiter.store.aclose()
+        await self.alerts.stop()
         await self.transport.aclose()
         if self._persist is not None:
             self._persist.stop()
+        if self._limit_sync is not None:
+            self._limit_sync.stop()
         self.keys.stop()
         self.audit.close(timeout=30)
+
+
+def tenant_weight(settings: Settings, tenant: str) -> int:
+    for node in reversed(tenant_chain(tenant)):
+        declared = settings.tenants.get(node)
+        if declared is not None:
+            return declared.weight
+    return 1
+
+
+def limit_store(settings: Settings, clock: Clock) -> LimitStore:
+    """The counters behind tenant limits: in process, or shared by replicas through Redis."""
+    cfg = settings.limits
+    if cfg.backend == "redis":
+        from llmgw.limits.redis_store import RedisStore
+
+        return RedisStore(cfg.redis_url, fail_mode=cfg.fail_mode)
+    return LocalStore(clock)
 
 
 def build_gateway(settings: Settings, state_path: Path) -> Gateway:
@@ -174,13 +217,14 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
     clock = SystemClock()
     audit_cfg = settings.audit
     breaker_store = BreakerStore(state_path)
+    prices = PriceBook.builtin(settings.pricing)
     transitions = TransitionLog()
     return Gateway(
         settings=settings,
         state_path=state_path,
         providers=providers,
         keys=KeyTable(state_path),
-        prices=PriceBook.builtin(settings.pricing),
+        prices=prices,
         audit=AuditWriter(
             state_path,
             batch_size=audit_cfg.batch_size,
@@ -195,6 +239,9 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
         retry_budget=RetryBudget(settings.routing.retry, clock),
         faults=injector,
         transitions=transitions,
+        limiter=Limiter(settings, limit_store(settings, clock), prices),
+        alerts=AlertSink(state_path, settings.limits.alert_webhook, clock),
+        capacity=CapacityBoard.from_settings(settings, clock),
         admin_key=os.environ.get(settings.server.admin_key_env) or None,
     )
 

@@ -10,6 +10,7 @@ as ``aborted`` with the tokens produced so far.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,7 @@ from llmgw.errors import UpstreamError
 from llmgw.gateway.asgi import SSE_HEADERS, Receive, Scope, Send
 from llmgw.gateway.calls import (
     Call,
+    admitted_tokens,
     estimate_usage,
     note_attempt,
     price_of,
@@ -26,7 +28,7 @@ from llmgw.gateway.calls import (
     served_by,
 )
 from llmgw.gateway.resume import Source, combined, resume
-from llmgw.gateway.route import Hop, Route
+from llmgw.gateway.route import AtCapacity, Hop, Route
 from llmgw.gateway.runtime import Gateway
 from llmgw.routing.policy import RoutePlan
 from llmgw.types import ChatResponse, Chunk, StreamMeta, ToolCallDelta, Usage
@@ -89,22 +91,34 @@ async def stream_call(
     err: UpstreamError | None = None
     while (hop := await route.next(err)) is not None:
         started = time.perf_counter()
+        held = contextlib.AsyncExitStack()  # the deployment's capacity, held for the stream
         chunks = hop.provider.stream(req.with_model(hop.deployment.model))
         try:
+            await held.enter_async_context(
+                hop.slot(gw, call.tenant, call.weight, admitted_tokens(call))
+            )
             first = await first_content(chunks, route.remaining(timeouts.ttft_s), hop)
+        except AtCapacity as exc:  # our own gate: no judgement on the upstream
+            hop.abandoned()
+            note_attempt(call, hop.deployment, hop.provider, started, exc)
+            err = exc
+            continue
         except UpstreamError as exc:
             err = exc
         except BaseException:
             hop.abandoned()
             await chunks.aclose()
+            await held.aclose()
             raise
         else:
             note_attempt(call, hop.deployment, hop.provider, started, None)
             served_by(call, hop, plan)
             call.ttft_ms = call.elapsed_ms()
-            await relay(gw, call, route, hop, started, first, chunks, receive, send)
+            async with held:
+                await relay(gw, call, route, hop, started, first, chunks, receive, send)
             return
         await chunks.aclose()
+        await held.aclose()
         hop.failed(err, time.perf_counter() - started)
         note_attempt(call, hop.deployment, hop.provider, started, err)
     raise route.exhausted_error(err)

@@ -93,10 +93,55 @@ CREATE TABLE breaker_events (
 CREATE INDEX breaker_events_deployment_at ON breaker_events (deployment, at);
 """
 
+_TENANT_LIMITS = """
+CREATE TABLE tenant_limits (
+    tenant TEXT PRIMARY KEY,            -- tenant path whose limits an operator set at run time
+    limits TEXT NOT NULL,               -- JSON of TenantLimits fields (money as decimal strings)
+    updated_at REAL                     -- unix seconds of the last change
+);
+
+CREATE TABLE tenant_limits_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL            -- bumped by every change to tenant_limits
+);
+INSERT INTO tenant_limits_version (id, version) VALUES (1, 0);
+
+CREATE TRIGGER tenant_limits_insert AFTER INSERT ON tenant_limits
+BEGIN
+    UPDATE tenant_limits_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER tenant_limits_update AFTER UPDATE ON tenant_limits
+BEGIN
+    UPDATE tenant_limits_version SET version = version + 1 WHERE id = 1;
+END;
+CREATE TRIGGER tenant_limits_delete AFTER DELETE ON tenant_limits
+BEGIN
+    UPDATE tenant_limits_version SET version = version + 1 WHERE id = 1;
+END;
+"""
+
+_BUDGET_ALERTS = """
+CREATE TABLE budget_alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,                   -- unix seconds
+    node TEXT NOT NULL,                 -- tenant path
+    budget TEXT NOT NULL,               -- budget key (month, day:gpt-4o, window3600)
+    period TEXT NOT NULL,               -- period id (2026-11, 2026-11-23, w123)
+    threshold REAL NOT NULL,            -- 0.5, 0.8, 1.0
+    spent_nanos INTEGER NOT NULL,
+    limit_nanos INTEGER NOT NULL,
+    hard INTEGER NOT NULL,
+    payload TEXT NOT NULL               -- the alert as JSON (burn rate, projected exhaustion)
+);
+CREATE INDEX budget_alerts_node ON budget_alerts (node, at);
+"""
+
 # Append new migrations here, with the next version number.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "api keys and audit log", _KEYS_AND_AUDIT),
     Migration(2, "circuit breakers", _BREAKERS),
+    Migration(3, "tenant limit overrides", _TENANT_LIMITS),
+    Migration(4, "budget alerts", _BUDGET_ALERTS),
 )
 
 

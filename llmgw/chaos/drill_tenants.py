@@ -1,0 +1,158 @@
+"""Per-tenant parts of a drill: ``[[load.tenants]]`` and ``[[slo.tenants]]``.
+
+A drill may describe each tenant of its load separately instead of ``tenants = N`` clones::
+
+    [[load.tenants]]
+    name = "quiet"                  # key for tenant "chaos/quiet"
+    rate_per_s = 4                  # its own arrivals per second
+    stream_share = 0.0              # optional: default [load].stream_share
+    weight = 3                      # optional: fair-queue weight in the gateway config
+    from_s = 0                      # optional: when it starts and stops sending
+    to_s = 20
+    rpm = 120                       # optional limits -> [tenants."chaos/quiet".limits]
+    tpm = 100000
+    concurrency = 4
+
+    [[slo.tenants]]
+    name = "quiet"
+    success_rate = 0.99             # over the whole run
+    p99_ms = 2000                   # p99 of its successes, over the whole run
+    p99_ms_ratio_to_baseline = 1.10 # its p99 in every later phase <= 1.10 x the baseline phase's
+    rate_limited_min = 1            # at least this many 429 answers
+    timeouts = 0                    # at most this many timeouts (client or gateway side)
+
+The baseline phase is ``[slo].baseline_phase`` (default: the first phase).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llmgw.chaos.drill_fields import Reader
+
+LOAD_TENANT_KEYS = (
+    "name",
+    "rate_per_s",
+    "stream_share",
+    "weight",
+    "from_s",
+    "to_s",
+    "rpm",
+    "tpm",
+    "concurrency",
+)
+SLO_TENANT_KEYS = (
+    "name",
+    "success_rate",
+    "p99_ms",
+    "p99_ms_ratio_to_baseline",
+    "rate_limited_min",
+    "timeouts",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class TenantLoad:
+    """One tenant's share of the load, and what the gateway config says about it."""
+
+    name: str
+    rate_per_s: float
+    stream_share: float | None = None  # None: the [load] default
+    weight: int = 1
+    from_s: float = 0.0
+    to_s: float | None = None  # None: until the drill ends
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int | None = None
+
+    def limits(self) -> dict[str, int]:
+        """The ``[tenants."chaos/<name>".limits]`` table (only the keys that are set)."""
+        pairs = (("rpm", self.rpm), ("tpm", self.tpm), ("concurrency", self.concurrency))
+        return {k: v for k, v in pairs if v is not None}
+
+
+@dataclass(slots=True, frozen=True)
+class TenantSlo:
+    name: str
+    success_rate: float | None = None
+    p99_ms: float | None = None
+    p99_ms_ratio_to_baseline: float | None = None
+    rate_limited_min: int | None = None
+    timeouts: int | None = None
+
+
+def parse_tenant_loads(r: Reader, t: dict[str, Any]) -> tuple[TenantLoad, ...]:
+    """``[[load.tenants]]`` (``t`` is the ``[load]`` table holding an array of tables)."""
+    out: list[TenantLoad] = []
+    for i, item in enumerate(t["tenants"]):
+        path = f"load.tenants[{i}]"
+        if not isinstance(item, dict):
+            r.fail(path, "must be a table")
+        r.keys(item, LOAD_TENANT_KEYS, path)
+        share = r.number(item, "stream_share", path, minimum=0)
+        if share is not None and share > 1:
+            r.fail(f"{path}.stream_share", f"must be 0..1, got {share}")
+        start = r.number(item, "from_s", path, minimum=0) or 0.0
+        end = r.number(item, "to_s", path, positive=True)
+        if end is not None and end <= start:
+            r.fail(f"{path}.to_s", f"must be after from_s ({start}), got {end}")
+        out.append(
+            TenantLoad(
+                name=r.name(item, "name", path),
+                rate_per_s=r.number(item, "rate_per_s", path, required=True, positive=True) or 1.0,
+                stream_share=share,
+                weight=r.integer(item, "weight", path, minimum=1) or 1,
+                from_s=start,
+                to_s=end,
+                rpm=r.integer(item, "rpm", path, minimum=1),
+                tpm=r.integer(item, "tpm", path, minimum=1),
+                concurrency=r.integer(item, "concurrency", path, minimum=1),
+            )
+        )
+    if not out:
+        r.fail("load.tenants", "needs at least one [[load.tenants]] table")
+    _unique(r, [t.name for t in out], "load.tenants")
+    return tuple(out)
+
+
+def parse_tenant_slos(r: Reader, t: dict[str, Any], known: set[str]) -> tuple[TenantSlo, ...]:
+    """``[[slo.tenants]]``; every name must be a ``[[load.tenants]]`` name."""
+    value = t.get("tenants", [])
+    if not isinstance(value, list):
+        r.fail("slo.tenants", "must be an array of tables ([[slo.tenants]])")
+    out: list[TenantSlo] = []
+    for i, item in enumerate(value):
+        path = f"slo.tenants[{i}]"
+        if not isinstance(item, dict):
+            r.fail(path, "must be a table")
+        r.keys(item, SLO_TENANT_KEYS, path)
+        name = r.name(item, "name", path)
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none: add [[load.tenants]]"
+            r.fail(f"{path}.name", f"unknown tenant {name!r} (tenants: {listed})")
+        rate = r.number(item, "success_rate", path, minimum=0)
+        if rate is not None and rate > 1:
+            r.fail(f"{path}.success_rate", f"must be 0..1, got {rate}")
+        out.append(
+            TenantSlo(
+                name=name,
+                success_rate=rate,
+                p99_ms=r.number(item, "p99_ms", path, positive=True),
+                p99_ms_ratio_to_baseline=r.number(
+                    item, "p99_ms_ratio_to_baseline", path, positive=True
+                ),
+                rate_limited_min=r.integer(item, "rate_limited_min", path, minimum=0),
+                timeouts=r.integer(item, "timeouts", path, minimum=0),
+            )
+        )
+    _unique(r, [s.name for s in out], "slo.tenants")
+    return tuple(out)
+
+
+def _unique(r: Reader, names: list[str], path: str) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            r.fail(f"{path}[{i}].name", f"duplicate name {name!r}")
+        seen.add(name)

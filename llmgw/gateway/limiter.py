@@ -1,0 +1,117 @@
+"""Admission, settlement and rate-limit headers: the gateway's side of ``llmgw.limits``.
+
+Before any upstream call, ``admit`` reserves the call's worst case on every node of the
+tenant chain (all or nothing). After it, ``finish`` settles the reservation to the exact cost
+(an aborted stream pays what was produced) or releases it (a failed call costs nothing). A
+tenant chain without limits costs one memoised lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from llmgw.accounting.pricing import PriceBook
+from llmgw.accounting.tokens import count_prompt
+from llmgw.config import Settings, TenantLimits
+from llmgw.errors import LimitExceeded
+from llmgw.limits.chain import node_limits
+from llmgw.limits.model import Admission, BudgetUsage, LimitStore, NodeLimits, RateState, Rejected
+from llmgw.limits.reserve import worst_case
+from llmgw.routing.policy import RoutePlan
+from llmgw.types import ChatRequest
+
+log = logging.getLogger("llmgw.limits")
+
+REJECT_CODES = {
+    "rpm": "rate_limit_exceeded",
+    "tpm": "rate_limit_exceeded",
+    "concurrency": "concurrency_limit_exceeded",
+    "budget": "budget_exceeded",
+    "unavailable": "limits_unavailable",
+}
+
+
+@dataclass
+class Limiter:
+    settings: Settings
+    store: LimitStore
+    prices: PriceBook
+    overrides: Mapping[str, TenantLimits] = field(default_factory=dict)
+
+    def chain(self, tenant: str) -> tuple[NodeLimits, ...]:
+        return node_limits(self.settings, tenant, self.overrides)
+
+    def set_overrides(self, overrides: Mapping[str, TenantLimits]) -> None:
+        """Swap in operator overrides (called from the reload thread; a plain reference swap)."""
+        self.overrides = dict(overrides)
+
+    async def admit(self, tenant: str, req: ChatRequest, plan: RoutePlan) -> Admission | None:
+        chain = self.chain(tenant)
+        if not chain:
+            return None
+        cfg = self.settings.limits
+        pairs = [
+            (self.settings.providers[d.provider].kind, d.model)
+            for model in (plan.model, *plan.fallbacks)
+            for d in (plan.deployments if model is plan.model else model.deployments)
+        ]
+        first_model = pairs[0][1] if pairs else req.model
+        input_tokens = count_prompt(first_model, req.messages, req.tools).tokens
+        reserve = worst_case(
+            self.prices,
+            pairs,
+            input_tokens,
+            req.max_tokens,
+            cfg.default_max_tokens,
+            cfg.reserve_margin,
+        )
+        try:
+            return await self.store.admit(chain, reserve.demand(plan.model.name))
+        except Rejected as rej:
+            err = LimitExceeded(
+                f"{rej.message} (tenant {rej.node!r})", code=REJECT_CODES.get(rej.kind)
+            )
+            if rej.kind == "unavailable":
+                err.status = 503
+                err.kind = "api_error"
+            err.retry_after = rej.retry_after_s
+            raise err from None
+
+    async def finish(
+        self, admission: Admission, outcome: str, tokens: int, cost_nanos: int
+    ) -> list[BudgetUsage]:
+        """Settle what was produced (ok, aborted) or release everything (failed, degraded)."""
+        if outcome in ("ok", "aborted"):
+            return await self.store.settle(admission, tokens, cost_nanos)
+        await self.store.release(admission)
+        return []
+
+
+def rate_headers(admission: Admission | None) -> list[tuple[bytes, bytes]]:
+    """OpenAI-style ``x-ratelimit-*`` headers for the tightest request and token limits."""
+    if admission is None:
+        return []
+    out: list[tuple[bytes, bytes]] = []
+    for name, state in (("requests", admission.requests), ("tokens", admission.tokens)):
+        if state is not None:
+            out += _rate(name, state)
+    return out
+
+
+def _rate(name: str, state: RateState) -> list[tuple[bytes, bytes]]:
+    return [
+        (f"x-ratelimit-limit-{name}".encode(), str(state.limit).encode()),
+        (f"x-ratelimit-remaining-{name}".encode(), str(max(0, state.remaining)).encode()),
+        (f"x-ratelimit-reset-{name}".encode(), duration(state.reset_s).encode()),
+    ]
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset format: ``1s``, ``6m0s``, ``250ms``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    whole = int(seconds + 0.999)
+    minutes, secs = divmod(whole, 60)
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
