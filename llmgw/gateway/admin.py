@@ -9,6 +9,7 @@ the admin API answers 403 and says how to turn it on.
     GET    /admin/faults                            faults injected into this gateway
     POST   /admin/faults                            {"deployment", "kind", ..., "for_s"}
     DELETE /admin/faults[/{id}]                     clear all, or one
+    /admin/usage, /admin/budgets[/{tenant}]         spend and limits (see ``admin_limits``)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 
 from llmgw.errors import AuthenticationFailed, BadRequest, GatewayError, NotFound, PermissionDenied
+from llmgw.gateway import admin_limits
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from llmgw.gateway.auth import presented_key
 from llmgw.gateway.runtime import Gateway
@@ -73,6 +75,18 @@ async def route(gw: Gateway, scope: Scope, receive: Receive) -> tuple[int, Any]:
         if not gw.faults.remove(fault_id):
             raise NotFound(f"no injected fault {fault_id!r}", code="not_found")
         return 200, {"cleared": 1}
+    if path == "/admin/usage" and method == "GET":
+        return 200, await admin_limits.usage_view(gw, scope)
+    if path == "/admin/budgets" and method == "GET":
+        return 200, admin_limits.budgets_view(gw, scope)
+    if path.startswith("/admin/budgets/"):
+        tenant = path[len("/admin/budgets/") :]
+        if method == "POST":
+            return 200, await admin_limits.change_budget(
+                gw, tenant, await json_body(scope, receive)
+            )
+        if method == "DELETE":
+            return 200, await admin_limits.clear_budget(gw, tenant)
     raise NotFound(f"no admin route for {method} {path}", code="not_found")
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from llmgw.config import Settings
+from llmgw.config import Settings, TenantLimits
 from llmgw.gateway.limiter import Limiter
 from llmgw.limits import ledger, overrides
 from llmgw.limits.chain import node_limits
@@ -25,14 +25,16 @@ from llmgw.store.db import open_db
 log = logging.getLogger("llmgw.limits")
 
 
-def budgets_of(limiter: Limiter) -> list[tuple[str, BudgetSpec]]:
-    """Every (node, budget) the config and the overrides declare."""
-    nodes = set(limiter.settings.tenants) | set(limiter.overrides)
+def budgets_of(
+    settings: Settings, limits: Mapping[str, TenantLimits]
+) -> list[tuple[str, BudgetSpec]]:
+    """Every (node, budget) the config and the overrides ``limits`` declare."""
+    nodes = set(settings.tenants) | set(limits)
     out = []
     for node in sorted(nodes):
-        for limits in node_limits(limiter.settings, node, limiter.overrides):
-            if limits.node == node:
-                out += [(node, b) for b in limits.budgets]
+        for node_limit in node_limits(settings, node, limits):
+            if node_limit.node == node:
+                out += [(node, b) for b in node_limit.budgets]
     return out
 
 
@@ -65,11 +67,7 @@ class LimitSync:
     async def start(self) -> None:
         """Load overrides and restore spend now (before serving), then keep polling."""
         self._loop = asyncio.get_running_loop()
-        self._load_overrides()
-        for node, budget, spent in spends(
-            self.limiter.settings, self.state, budgets_of(self.limiter)
-        ):
-            await self.limiter.store.restore_spend(node, budget, spent)
+        await asyncio.to_thread(self.refresh)
         self._thread = threading.Thread(target=self._run, name="llmgw-limits", daemon=True)
         self._thread.start()
 
@@ -78,28 +76,33 @@ class LimitSync:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _load_overrides(self) -> bool:
+    def refresh(self, force: bool = False) -> bool:
+        """Take in changed overrides (from any thread but the loop's).
+
+        The order matters: each budget's spend is restored from the ledger *before* the new
+        limits are swapped in, so no admission can create a budget's counter at zero first.
+        """
+        assert self._loop is not None
         conn = open_db(self.state)
         try:
             current = overrides.version(conn)
-            if current == self._version:
+            if current == self._version and not force:
                 return False
-            self.limiter.set_overrides(overrides.load_overrides(conn))
-            self._version = current
-            return True
+            loaded = overrides.load_overrides(conn)
         finally:
             conn.close()
+        settings = self.limiter.settings
+        for node, budget, spent in spends(settings, self.state, budgets_of(settings, loaded)):
+            asyncio.run_coroutine_threadsafe(
+                self.limiter.store.restore_spend(node, budget, spent), self._loop
+            ).result(timeout=5)
+        self.limiter.set_overrides(loaded)
+        self._version = current
+        return True
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
-                if not self._load_overrides():
-                    continue
-                pending = spends(self.limiter.settings, self.state, budgets_of(self.limiter))
-                assert self._loop is not None
-                for node, budget, spent in pending:
-                    asyncio.run_coroutine_threadsafe(
-                        self.limiter.store.restore_spend(node, budget, spent), self._loop
-                    ).result(timeout=5)
+                self.refresh()
             except Exception:  # keep the last good limits
                 log.exception("reloading limit overrides failed")

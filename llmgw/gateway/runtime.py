@@ -7,6 +7,7 @@ writer. Nothing here does I/O per request; ``start``/``stop`` run once, off the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -14,7 +15,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -91,7 +92,7 @@ class Gateway:
     _policies: dict[str, TenantPolicy] = field(default_factory=dict)
     _prices: dict[str, Decimal | None] = field(default_factory=dict)
     _persist: BreakerPersister | None = None
-    _limit_sync: LimitSync | None = None
+    limit_sync: LimitSync | None = None
     _rng: random.Random = field(default_factory=random.Random)
 
     def model(self, name: str) -> ModelConfig | None:
@@ -160,8 +161,8 @@ class Gateway:
         self.audit.start()
         self.keys.start()
         self.alerts.start()
-        self._limit_sync = LimitSync(self.limiter, self.state_path)
-        await self._limit_sync.start()
+        self.limit_sync = LimitSync(self.limiter, self.state_path)
+        await self.limit_sync.start()
         tokens.warm([d.model for m in self.settings.models.values() for d in m.deployments])
         # Everything built so far lives as long as the process: keep the cyclic GC from
         # walking it again on every full collection (shorter, rarer pauses under load).
@@ -181,10 +182,17 @@ class Gateway:
         await self.transport.aclose()
         if self._persist is not None:
             self._persist.stop()
-        if self._limit_sync is not None:
-            self._limit_sync.stop()
+        if self.limit_sync is not None:
+            self.limit_sync.stop()
         self.keys.stop()
         self.audit.close(timeout=30)
+
+
+def observe_rate_headers(
+    board: CapacityBoard, provider: str, model: str, headers: Mapping[str, str]
+) -> None:
+    """A provider's own rate-limit headers hold new calls when it says it is nearly out."""
+    board.update_from_headers(f"{provider}/{model}", headers)
 
 
 def tenant_weight(settings: Settings, tenant: str) -> int:
@@ -215,6 +223,11 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
         inner: Provider = MockProvider(cfg) if cfg.kind == "mock" else HttpProvider(cfg, transport)
         providers[name] = FaultyProvider(inner, injector)
     clock = SystemClock()
+    capacity = CapacityBoard.from_settings(settings, clock)
+    for inner in providers.values():
+        wrapped = getattr(inner, "inner", inner)
+        if isinstance(wrapped, HttpProvider):
+            wrapped.on_headers = functools.partial(observe_rate_headers, capacity, wrapped.name)
     audit_cfg = settings.audit
     breaker_store = BreakerStore(state_path)
     prices = PriceBook.builtin(settings.pricing)
@@ -241,7 +254,7 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
         transitions=transitions,
         limiter=Limiter(settings, limit_store(settings, clock), prices),
         alerts=AlertSink(state_path, settings.limits.alert_webhook, clock),
-        capacity=CapacityBoard.from_settings(settings, clock),
+        capacity=capacity,
         admin_key=os.environ.get(settings.server.admin_key_env) or None,
     )
 

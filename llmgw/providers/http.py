@@ -99,6 +99,9 @@ class HttpProvider:
         self._base = cfg.base_url
         self._transport = transport
         self._timeouts = Timeouts(cfg.connect_timeout_s, cfg.read_timeout_s)
+        # told the response headers of every answer (the gateway reads providers' own
+        # rate-limit headers from them); (provider model, headers)
+        self.on_headers: Callable[[str, Mapping[str, str]], None] | None = None
         key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
         self._headers: dict[str, str] = {
             "content-type": "application/json",
@@ -114,6 +117,8 @@ class HttpProvider:
         status, headers, data = await self._transport.post(
             url, self._headers, body, self._timeouts, self.name
         )
+        if self.on_headers is not None:
+            self.on_headers(req.model, headers)
         if status >= 400:
             raise self._error(status, data, headers)
         try:
@@ -136,6 +141,8 @@ class HttpProvider:
         async with self._transport.stream(
             url, self._headers, body, self._timeouts, self.name
         ) as resp:
+            if self.on_headers is not None:
+                self.on_headers(req.model, resp.headers)
             if resp.status >= 400:
                 raise self._error(resp.status, await resp.read_all(), resp.headers)
             parser = SseParser()

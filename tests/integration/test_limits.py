@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
 import openai
 import pytest
 
@@ -92,9 +93,13 @@ limit_usd = "0.002"
 
 [tenants.cli]
 models = ["*"]
+
+[tenants.api]
+models = ["*"]
 """
 
 MSG = [{"role": "user", "content": "Tell me something"}]
+ADMIN_KEY = "limits-admin"
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
@@ -130,6 +135,7 @@ def start_gateway(home: Path, config: Path, state: Path) -> Proc:
         llmgw_cmd("serve", "--config", str(config), "--state", str(state), "--port", str(port)),
         home / f"gw-{port}.log",
         f"http://127.0.0.1:{port}/readyz",
+        env={"LLMGW_ADMIN_KEY": ADMIN_KEY},
     )
 
 
@@ -141,7 +147,19 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     config = home / "llmgw.toml"
     config.write_text(CONFIG.replace("{hook}", str(hook.server_address[1])))
     state = home / "state.db"
-    tenants = ("rl", "tok", "conc", "money", "soft", "org/a", "org/b", "cli", "flood", "calm")
+    tenants = (
+        "rl",
+        "tok",
+        "conc",
+        "money",
+        "soft",
+        "org/a",
+        "org/b",
+        "cli",
+        "flood",
+        "calm",
+        "api",
+    )
     keys = {t: create_key(state, t, "t") for t in tenants}
     gw = start_gateway(home, config, state)
     yield Env(gw, home, state, config, keys)
@@ -363,3 +381,33 @@ def test_fair_queue_keeps_a_calm_tenant_moving_through_a_flood(env: Env) -> None
     assert max(waits) < 1.2, waits  # a slot turnover or two, not the whole flood
     assert outcomes.count("deployment_at_capacity") >= 20  # refused at once, not queued
     assert "ok" in outcomes
+
+
+def test_admin_api_sets_budgets_and_reports_usage(env: Env) -> None:
+    def admin(method: str, path: str, **kw: object) -> httpx.Response:
+        headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+        return httpx.request(method, f"{env.gw.url}{path}", headers=headers, **kw)
+
+    c = env.client("api")
+    c.chat.completions.create(model="fast", messages=MSG)
+    r = admin("POST", "/admin/budgets/api", json={"period": "day", "limit_usd": "0.000001"})
+    assert r.status_code == 200, r.text
+    listed = {t["tenant"]: t for t in admin("GET", "/admin/budgets").json()["tenants"]}
+    assert listed["api"]["source"] == "override"
+    assert listed["money"]["budgets"][0]["limit_usd"] == "0.0001"
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            c.chat.completions.create(model="fast", messages=MSG)
+        except openai.RateLimitError as exc:
+            assert exc.code == "budget_exceeded"
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    usage = admin("GET", "/admin/usage", params={"by": "tenant"}).json()["rows"]
+    assert any(row["tenant"] == "api" and row["requests"] >= 2 for row in usage)
+    assert admin("GET", "/admin/usage", params={"by": "nonsense"}).status_code == 400
+    assert admin("POST", "/admin/budgets/api", json={"period": "day"}).status_code == 400
+    assert admin("DELETE", "/admin/budgets/api").json()["cleared"] is True
+    tenant_key = {"authorization": f"Bearer {env.keys['api']}"}
+    assert httpx.get(f"{env.gw.url}/admin/usage", headers=tenant_key).status_code == 401
