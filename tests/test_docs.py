@@ -15,15 +15,18 @@ def toml_blocks() -> list[str]:
     return re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
 
 
+def block_with(marker: str) -> str:
+    return next(b for b in toml_blocks() if marker in b)
+
+
 def test_readme_config_reference_loads() -> None:
-    first = toml_blocks()[0]
-    settings = parse_settings(tomllib.loads(first))
+    settings = parse_settings(tomllib.loads(block_with("[server]")))
     assert "gpt-4o-mini" in settings.models
     assert settings.tenants["acme/search"].retention == "metadata"
 
 
 def test_readme_routing_keys_load_with_their_providers_and_models() -> None:
-    routing = tomllib.loads(toml_blocks()[1])
+    routing = tomllib.loads(block_with("[routing.breaker]"))
     routing["providers"] = {
         "openai": {"kind": "openai"},
         "azure-eu": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1"},
@@ -33,6 +36,16 @@ def test_readme_routing_keys_load_with_their_providers_and_models() -> None:
     settings = parse_settings(routing)
     assert settings.models["gpt-4o"].fallbacks == ("claude-sonnet-4-5",)
     assert settings.routing.breaker.half_open_probes == 2
+
+
+def test_readme_limits_example_loads() -> None:
+    limits = tomllib.loads(block_with("[limits]"))
+    limits["providers"] = {"openai": {"kind": "openai"}}
+    settings = parse_settings(limits)
+    acme = settings.tenants["acme"]
+    assert acme.weight == 3 and acme.limits is not None and acme.limits.rpm == 600
+    assert [b.period for b in acme.limits.budgets] == ["month", "day"]
+    assert settings.models["gpt-4o"].deployments[0].max_concurrency == 64
 
 
 def test_readme_starts_with_the_two_commands() -> None:
