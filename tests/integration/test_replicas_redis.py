@@ -61,7 +61,7 @@ def replicas(
                 f"http://127.0.0.1:{port}/readyz",
             )
         )
-    yield procs, keys
+    yield procs, keys, redis
     for p in procs:
         p.stop()
     redis.stop()
@@ -92,9 +92,9 @@ def fire(procs: list[Proc], key: str, n: int, **kw: object) -> list[str]:
 
 
 def test_a_100_rpm_key_admits_at_most_100_across_two_replicas(
-    replicas: tuple[list[Proc], dict[str, str]],
+    replicas: tuple[list[Proc], dict[str, str], RedisServer],
 ) -> None:
-    procs, keys = replicas
+    procs, keys, _ = replicas
     t0 = time.monotonic()
     outcomes = fire(procs, keys["shared"], 250)
     elapsed = time.monotonic() - t0
@@ -105,9 +105,9 @@ def test_a_100_rpm_key_admits_at_most_100_across_two_replicas(
 
 
 def test_a_budget_shared_by_replicas_is_never_overspent(
-    replicas: tuple[list[Proc], dict[str, str]], tmp_path: Path
+    replicas: tuple[list[Proc], dict[str, str], RedisServer], tmp_path: Path
 ) -> None:
-    procs, keys = replicas
+    procs, keys, _ = replicas
     outcomes = fire(procs, keys["wallet"], 120, max_tokens=20)
     assert "budget_exceeded" in outcomes and outcomes.count("ok") > 5
     import sqlite3
@@ -122,3 +122,16 @@ def test_a_budget_shared_by_replicas_is_never_overspent(
     finally:
         conn.close()
     assert 0 < spent <= 500_000  # $0.0005
+
+
+def test_redis_down_fails_closed_with_503(
+    replicas: tuple[list[Proc], dict[str, str], RedisServer],
+) -> None:
+    procs, keys, redis = replicas
+    redis.stop()
+    c = openai.OpenAI(base_url=f"{procs[0].url}/v1", api_key=keys["shared"], max_retries=0)
+    t0 = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as info:
+        c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 503 and info.value.code == "limits_unavailable"
+    assert time.monotonic() - t0 < 2  # fast, not hung on the dead backend
