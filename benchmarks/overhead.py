@@ -49,6 +49,22 @@ models = ["*"]
 retention = "full"
 """
 
+# limits that never bind, so every call pays for admission and settlement
+LIMITS = """
+[limits]
+backend = "{backend}"
+redis_url = "{redis_url}"
+
+[tenants.bench.limits]
+rpm = 100000000
+tpm = 1000000000
+concurrency = 100000
+
+[[tenants.bench.limits.budgets]]
+period = "month"
+limit_usd = "1000000"
+"""
+
 WRK_LUA = """
 wrk.method = "POST"
 wrk.body = [[{body}]]
@@ -117,6 +133,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--conns", default="1,16,64")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved runs per cell (median)")
+    ap.add_argument(
+        "--limits",
+        choices=("none", "local", "redis"),
+        default="none",
+        help="give the bench tenant limits and a budget on this backend",
+    )
+    ap.add_argument("--streams", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/overhead.json")
     ap.add_argument(
         "--pin",
@@ -136,7 +159,30 @@ def main() -> None:
         work / "mock.log",
         pin_mock,
     )
-    (work / "llmgw.toml").write_text(CONFIG.format(mock=mock_port))
+    config = CONFIG.format(mock=mock_port)
+    redis = None
+    if args.limits != "none":
+        redis_url = "redis://127.0.0.1:1/0"
+        if args.limits == "redis":
+            redis_port = free_port()
+            redis = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(redis_port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)
+            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        config += LIMITS.format(backend=args.limits, redis_url=redis_url)
+    (work / "llmgw.toml").write_text(config)
     state = work / "state.db"
     key = json.loads(
         subprocess.run(
@@ -174,7 +220,7 @@ def main() -> None:
     )
     results: list[dict[str, object]] = []
     try:
-        for stream in (False, True):
+        for stream in (False, True) if args.streams else (False,):
             body = json.dumps(
                 {
                     "model": "gpt-4o-mini",
@@ -232,6 +278,8 @@ def main() -> None:
         mock.send_signal(signal.SIGTERM)
         gw.wait(30)
         mock.wait(30)
+        if redis is not None:
+            redis.terminate()
     import sqlite3
 
     rows = sqlite3.connect(state).execute("SELECT count(*) FROM audit_log").fetchone()[0]
