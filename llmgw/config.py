@@ -140,6 +140,8 @@ class TenantRouting:
     fallbacks: tuple[str, ...] | None = None  # replaces the model's fallback chain
     allow_overrides: bool | None = None  # honour x-llmgw-provider / -strategy / -fallback headers
     degraded_response: str | None = None  # answered (clearly marked) when everything is down
+    shadow_model: str | None = None  # public model live calls are mirrored to (audit runs)
+    shadow_sample: float | None = None  # share of calls mirrored, in (0, 1]
 
 
 @dataclass(slots=True, frozen=True)
@@ -222,6 +224,8 @@ class AuditConfig:
     queue_size: int = DEFAULT_AUDIT_QUEUE
     batch_size: int = DEFAULT_AUDIT_BATCH
     flush_interval_s: float = DEFAULT_AUDIT_FLUSH_S
+    redact_patterns: tuple[str, ...] = ()  # extra regexes redacted when retention = "redacted"
+    key_env: str = "LLMGW_AUDIT_KEY"  # holds the key that signs prune checkpoints
 
 
 @dataclass(slots=True, frozen=True)

@@ -66,10 +66,12 @@ TOML reference
     Tenant paths are ``/``-separated segments of ``a-z 0-9 _ -``. ``models = ["gpt-4o-mini"]``
     (model names or aliases) or ``["*"]`` for all; a child can only narrow what its parents
     allow. ``retention = "full" | "redacted" | "metadata"``: how much of each call the audit log
-    keeps; the nearest declared value wins, default ``"full"``. (Until redaction lands,
-    ``redacted`` keeps no bodies, like ``metadata``.) Parents of a declared tenant
-    that are not declared themselves exist implicitly and inherit everything, and keys may be
-    issued for deeper paths below a declared tenant (they inherit from it).
+    keeps; the nearest declared value wins, default ``"full"``. ``redacted`` keeps bodies with
+    card numbers (Luhn-checked), e-mail addresses, phone numbers, API keys and bearer tokens,
+    and ``[audit] redact_patterns``, replaced by typed placeholders before storage. Parents
+    of a declared tenant that are not declared themselves exist implicitly and inherit
+    everything, and keys may be issued for deeper paths below a declared tenant (they inherit
+    from it).
     ``weight`` (1, at least 1) is the tenant's share when deployments are short of capacity.
 
 ``[tenants."acme".limits]``

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+from llmgw.audit.settings import DEFAULT_KEY_ENV, AuditSecurity, check_patterns
 from llmgw.config import (
     DEFAULT_AUDIT_BATCH,
     DEFAULT_AUDIT_FLUSH_S,
@@ -43,7 +44,7 @@ from llmgw.settings_fields import ConfigError, key_join, type_name
 from llmgw.settings_limits import CAPACITY_KEYS, LimitsReader
 from llmgw.settings_routing import name_index
 
-__all__ = ["ConfigError", "key_join", "parse_settings"]
+__all__ = ["ConfigError", "key_join", "parse_audit_security", "parse_settings"]
 
 # Defaults that depend on the provider kind (mock has neither a URL nor a key).
 DEFAULT_BASE_URLS: dict[str, str] = {
@@ -59,7 +60,7 @@ DEFAULT_KEY_ENVS: dict[str, str] = {
 
 TOP_KEYS = ("server", "audit", "providers", "models", "tenants", "pricing", "routing", "limits")
 SERVER_KEYS = ("host", "port", "max_body_bytes", "drain_timeout_s", "admin_key_env")
-AUDIT_KEYS = ("queue_size", "batch_size", "flush_interval_s")
+AUDIT_KEYS = ("queue_size", "batch_size", "flush_interval_s", "redact_patterns", "key_env")
 PROVIDER_KEYS = (
     "kind",
     "base_url",
@@ -119,11 +120,26 @@ class _Parser(LimitsReader):
         )
 
     def audit(self, t: dict[str, Any]) -> AuditConfig:
-        self.check_keys(t, AUDIT_KEYS, "audit")
+        security = self.audit_security(t)
         return AuditConfig(
+            redact_patterns=security.redact_patterns,
+            key_env=security.key_env,
             queue_size=self.integer(t, "queue_size", "audit", DEFAULT_AUDIT_QUEUE, 1),
             batch_size=self.integer(t, "batch_size", "audit", DEFAULT_AUDIT_BATCH, 1),
             flush_interval_s=self.number(t, "flush_interval_s", "audit", DEFAULT_AUDIT_FLUSH_S),
+        )
+
+    def audit_security(self, t: dict[str, Any]) -> AuditSecurity:
+        """``[audit] redact_patterns`` and ``key_env`` (see ``llmgw.audit.settings``)."""
+        self.check_keys(t, AUDIT_KEYS, "audit")
+        patterns = self.string_list(t, "redact_patterns", "audit") or ()
+        try:
+            patterns = check_patterns(patterns)
+        except ValueError as exc:
+            raise self.error("audit.redact_patterns", str(exc).split(": ", 1)[1]) from None
+        return AuditSecurity(
+            redact_patterns=patterns,
+            key_env=self.string(t, "key_env", "audit", DEFAULT_KEY_ENV),
         )
 
     def providers(self, section: dict[str, Any]) -> dict[str, ProviderConfig]:
@@ -326,6 +342,12 @@ class _Parser(LimitsReader):
                 )
             )
         return tuple(prices)
+
+
+def parse_audit_security(data: dict[str, Any], file: Path | str | None = None) -> AuditSecurity:
+    """The ``[audit]`` redaction and checkpoint-key settings of a parsed TOML document."""
+    parser = _Parser(file)
+    return parser.audit_security(parser.table(data.get("audit", {}), "audit"))
 
 
 def parse_settings(data: dict[str, Any], file: Path | str | None = None) -> Settings:

@@ -5,7 +5,10 @@
 - ``[routing]`` with ``[routing.breaker]``, ``[routing.retry]`` and ``[routing.timeouts]``;
 - a model's ``fallbacks`` and ``context_fallback`` (``link_models``: names resolve to public
   model names, aliases included; no self reference, no duplicates, no cycle across models);
-- ``[tenants."x".routing]`` (``tenant_routing``).
+- ``[tenants."x".routing]`` (``tenant_routing``), including the shadow-traffic keys
+  ``shadow_model`` (a public model or alias that live calls are mirrored to) and
+  ``shadow_sample`` (the share of calls mirrored, in (0, 1], default 0.1), read by
+  ``llmgw.audit.shadow``.
 
 Errors name the file and the TOML key path, like every other settings error. Pure: no I/O.
 """
@@ -54,7 +57,10 @@ TENANT_ROUTING_KEYS = (
     "fallbacks",
     "allow_overrides",
     "degraded_response",
+    "shadow_model",
+    "shadow_sample",
 )
+DEFAULT_SHADOW_SAMPLE = 0.1
 
 
 def name_index(models: dict[str, ModelConfig]) -> dict[str, str]:
@@ -223,6 +229,7 @@ class RoutingReader(FieldReader):
             fallbacks = self._model_names(
                 fallbacks, key_join(path, "fallbacks"), name_index(models)
             )
+        shadow = self.shadow(t, path, models)
         return TenantRouting(
             providers=names,
             regions=self._nonempty_list(t, "regions", path),
@@ -230,7 +237,23 @@ class RoutingReader(FieldReader):
             fallbacks=fallbacks,
             allow_overrides=self.boolean(t, "allow_overrides", path, None),
             degraded_response=self.string(t, "degraded_response", path, None),
+            shadow_model=shadow[0] if shadow else None,
+            shadow_sample=shadow[1] if shadow else None,
         )
+
+    def shadow(
+        self, t: dict[str, Any], path: str, models: dict[str, ModelConfig]
+    ) -> tuple[str, float] | None:
+        """The validated ``(shadow_model, shadow_sample)`` of a tenant routing table, or None."""
+        model = self.string(t, "shadow_model", path, None)
+        if model is None:
+            if "shadow_sample" in t:
+                raise self.error(key_join(path, "shadow_sample"), "set shadow_model with it")
+            return None
+        public = name_index(models).get(model)
+        if public is None:
+            raise self.error(key_join(path, "shadow_model"), f"unknown model or alias {model!r}")
+        return public, self.rate(t, "shadow_sample", path, DEFAULT_SHADOW_SAMPLE)
 
     def _nonempty_list(self, t: dict[str, Any], key: str, path: str) -> tuple[str, ...] | None:
         values = self.string_list(t, key, path)

@@ -3,7 +3,14 @@
 The event loop calls ``submit`` (a lock, a length check and a deque append: no I/O) at the end
 of every call. A daemon thread owns its own SQLite connection; every ``flush_interval_s``, or
 as soon as ``batch_size`` rows are waiting, it takes up to ``batch_size`` rows at a time and
-inserts them with one ``executemany`` in one transaction.
+inserts them in one transaction.
+
+Each row is hash-chained to the one before it (``llmgw.audit.chain``): the canonical encoding
+is built before the transaction, and the link is made inside it, right after reading the last
+stored hash under ``BEGIN IMMEDIATE``, so the chain stays linear across restarts and when
+several processes write the same file. Bodies of ``retention = "redacted"`` rows are redacted
+(``llmgw.audit.redact``) and those of ``"metadata"`` rows dropped, here, before anything is
+hashed or stored. All of this runs in the writer thread, never on the event loop.
 
 Nothing is dropped on purpose: a full queue makes ``submit`` return False and the caller uses
 ``submit_async``, which waits for room. A batch that fails for a passing reason (disk full, the
@@ -24,7 +31,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from llmgw.audit.record import COLUMNS, INSERT_SQL, AuditRecord
+from llmgw.audit.chain import CHAINED_INSERT_HEAD, STORED_COLUMNS, canonical, chain_rows, link
+from llmgw.audit.chain import last_hash as chain_head
+from llmgw.audit.record import AuditRecord
+from llmgw.audit.redact import DEFAULT_REDACTOR, Redactor
 from llmgw.store.db import open_db
 
 log = logging.getLogger("llmgw.audit")
@@ -44,7 +54,8 @@ class AuditWriter:
 
     Stats (read from any thread): ``written`` rows committed, ``pending`` rows submitted but
     not yet committed, ``batches`` transactions committed, ``failed`` rows that could not be
-    stored at all.
+    stored at all. ``redactor`` redacts the bodies of ``retention = "redacted"`` rows (built-in
+    patterns only by default; pass ``Redactor(settings' redact_patterns)`` for custom ones).
     """
 
     def __init__(
@@ -54,6 +65,7 @@ class AuditWriter:
         batch_size: int = 500,
         flush_interval_s: float = 0.05,
         queue_size: int = 10_000,
+        redactor: Redactor | None = None,
     ) -> None:
         if batch_size < 1 or queue_size < 1 or flush_interval_s <= 0:
             raise ValueError("batch_size and queue_size must be >= 1, flush_interval_s > 0")
@@ -61,6 +73,7 @@ class AuditWriter:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.queue_size = queue_size
+        self.redactor = redactor if redactor is not None else DEFAULT_REDACTOR
         self._queue: deque[AuditRecord] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -164,7 +177,7 @@ class AuditWriter:
 
     def _write_batch(self, batch: list[AuditRecord]) -> None:
         """Commit ``batch``; retry passing failures until it goes in."""
-        rows, unencodable = _rows(batch)
+        rows, unencodable = _rows(batch, self.redactor)
         rejected = 0
         singly = False
         delay = RETRY_FIRST_S
@@ -204,12 +217,13 @@ class AuditWriter:
                 self._conn.close()
             self._conn = None
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> int:
-        """All rows in one transaction; returns 0 (rows rejected) or raises."""
+    def _insert(self, rows: list[Pending]) -> int:
+        """All rows in one transaction, chained to the stored head; returns 0 or raises."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            insert_many(conn, rows)
+            chained, _ = chain_rows([r[0] for r in rows], [r[1] for r in rows], chain_head(conn))
+            insert_many(conn, chained)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -218,16 +232,22 @@ class AuditWriter:
         self.batches += 1
         return 0
 
-    def _insert_singly(self, rows: list[tuple[Any, ...]]) -> int:
-        """One transaction, one savepoint per row; returns how many rows could not go in."""
+    def _insert_singly(self, rows: list[Pending]) -> int:
+        """One transaction, one savepoint per row; returns how many rows could not go in.
+
+        The chain advances only past rows that went in, so a rejected row leaves no gap.
+        """
         conn = self._connection()
         rejected = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for row in rows:
+            prev = chain_head(conn)
+            for row, payload in rows:
                 conn.execute("SAVEPOINT one")
+                digest = link(payload, prev)
                 try:
-                    conn.execute(INSERT_SQL, row)
+                    conn.execute(_SINGLE_SQL, (*row, prev, digest))
+                    prev = digest
                 except _PERMANENT as exc:
                     conn.execute("ROLLBACK TO one")
                     log.error("audit row %s cannot be stored: %s", row[0], exc)
@@ -242,37 +262,59 @@ class AuditWriter:
         return rejected
 
 
-def _rows(batch: list[AuditRecord]) -> tuple[list[tuple[Any, ...]], int]:
-    """Rows for ``batch``; records that cannot be encoded are logged by id and skipped."""
-    rows: list[tuple[Any, ...]] = []
+Pending = tuple[tuple[Any, ...], bytes]
+"""A row's ``COLUMNS`` values and their canonical encoding, ready to be chained."""
+
+
+def _rows(batch: list[AuditRecord], redactor: Redactor) -> tuple[list[Pending], int]:
+    """Rows for ``batch`` (bodies redacted or dropped by retention) with their canonical
+    encodings; records that cannot be encoded are logged by id and skipped."""
+    rows: list[Pending] = []
     bad = 0
     for rec in batch:
         try:
-            rows.append(rec.to_row())
+            row = rec.to_row()
+            if rec.retention != "full":
+                row = _retained(row, rec, redactor)
+            payload = canonical(row)
         except Exception as exc:
             log.error("audit row %s cannot be encoded: %s", getattr(rec, "id", "?"), exc)
             bad += 1
+            continue
+        rows.append((row, payload))
     return rows, bad
 
 
-# Rows per multi-row INSERT: 25 columns x 256 rows stays far below SQLite's 32,766 variables.
+def _retained(row: tuple[Any, ...], rec: AuditRecord, redactor: Redactor) -> tuple[Any, ...]:
+    """``row`` with the bodies its retention allows: redacted, or none for "metadata"."""
+    if rec.retention == "redacted":
+        request, response = redactor.body(rec.request_body), redactor.body(rec.response_body)
+    else:
+        request = response = None
+    return (*row[:_BODY_AT], request, response, *row[_BODY_AT + 2 :])
+
+
+_BODY_AT = STORED_COLUMNS.index("request_body")
+assert STORED_COLUMNS[_BODY_AT + 1] == "response_body"
+_PLACEHOLDERS = "(" + ", ".join("?" * len(STORED_COLUMNS)) + ")"
+_SINGLE_SQL = f"{CHAINED_INSERT_HEAD} VALUES {_PLACEHOLDERS}"
+# Rows per multi-row INSERT: 27 columns x 256 rows stays far below SQLite's 32,766 variables.
 ROWS_PER_STATEMENT = 256
 _MULTI_SQL: dict[int, str] = {}
 
 
 def insert_many(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` with one multi-row ``INSERT`` per chunk.
+    """Insert chained ``rows`` (``STORED_COLUMNS`` order) with one multi-row ``INSERT`` per chunk.
 
     ``executemany`` steps the statement once per row and releases and retakes the GIL each
     time; on a busy gateway every retake forces the event-loop thread to hand the GIL over.
     One statement per chunk of rows keeps the writer thread out of the event loop's way
     (measured: 20% more gateway throughput than ``executemany``).
     """
-    placeholders = "(" + ", ".join("?" * len(COLUMNS)) + ")"
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]
         sql = _MULTI_SQL.get(len(chunk))
         if sql is None:
-            head = INSERT_SQL.split(" VALUES ", 1)[0]
-            sql = _MULTI_SQL[len(chunk)] = f"{head} VALUES {', '.join([placeholders] * len(chunk))}"
+            values = ", ".join([_PLACEHOLDERS] * len(chunk))
+            sql = _MULTI_SQL[len(chunk)] = f"{CHAINED_INSERT_HEAD} VALUES {values}"
         conn.execute(sql, [value for row in chunk for value in row])

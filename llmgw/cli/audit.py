@@ -1,4 +1,4 @@
-"""``llmgw audit``: query the audit log and show single calls."""
+"""``llmgw audit``: query the audit log, show single calls, verify, prune and export it."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
+from llmgw.audit import export as audit_export
+from llmgw.audit import prune as audit_prune
 from llmgw.audit import query as audit_query
-from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
+from llmgw.audit import verify as audit_verify
+from llmgw.cli.common import STATE_OPTION, console, err_console, fail, print_table, state_path
 from llmgw.store.db import open_db
 
 app = typer.Typer(
@@ -204,3 +207,131 @@ def _body(text: str | None) -> Syntax | str:
     except ValueError:
         return Syntax(text, "text", word_wrap=True)
     return Syntax(pretty, "json", word_wrap=True)
+
+
+def _writable(state: Path | None) -> tuple[Path, sqlite3.Connection]:
+    """A read-write connection to an existing state file (one-line error otherwise)."""
+    path = state_path(state)
+    if not path.exists():
+        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
+    try:
+        return path, open_db(path)
+    except sqlite3.Error as exc:
+        raise fail(f"cannot open state at {path}: {exc}") from None
+
+
+@app.command()
+def verify(
+    as_json: bool = JSON_OPTION,
+    state: Path | None = STATE_OPTION,
+) -> None:
+    """Check the hash chain: exit 0 if intact, 1 with the first altered/removed/reordered row.
+
+    Starts from the newest prune checkpoint, whose signature is checked with $LLMGW_AUDIT_KEY
+    or the audit.key file next to the state file.
+    """
+    path = state_path(state)
+    try:
+        key: bytes | None = audit_prune.load_key(path, create=False)
+    except (audit_prune.KeyMissing, ValueError, OSError):
+        key = None
+    with _connection(state) as conn:
+        report = audit_verify.verify(conn, key)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    elif report.finding is None:
+        legacy = f" ({report.legacy} older rows without a hash)" if report.legacy else ""
+        start = f", from checkpoint {report.checkpoint}" if report.checkpoint else ""
+        console.print(f"ok: {report.rows} rows intact{start}{legacy}", highlight=False)
+    if report.finding is not None:
+        if not as_json:
+            raise fail(report.finding.line())
+        raise typer.Exit(1)
+
+
+@app.command()
+def prune(
+    older_than: str = typer.Option(..., "--older-than", help="Age of the cut: 90d, 12w, 24h."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete (otherwise only show)."),
+    state: Path | None = STATE_OPTION,
+) -> None:
+    """Delete old rows, leaving a signed checkpoint so the rest stays verifiable.
+
+    The checkpoint is signed with $LLMGW_AUDIT_KEY, or with a key generated once into
+    audit.key next to the state file (mode 0600): keep it with the state.
+    """
+    try:
+        cut = audit_query.parse_time(older_than)
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
+    path, conn = _writable(state)
+    try:
+        if not yes:
+            plan = audit_prune.plan(conn, cut)
+            if plan.count == 0:
+                console.print(f"nothing older than {_iso(cut)} to prune", highlight=False)
+            else:
+                console.print(
+                    f"would delete {plan.count} rows (seq {plan.first_seq}..{plan.last_seq}, "
+                    f"{_iso(plan.oldest_ts or 0)} to {_iso(plan.newest_ts or 0)}); "
+                    "run again with --yes to delete",
+                    highlight=False,
+                )
+            return
+        key = audit_prune.load_key(path, create=True)
+        done, cp = audit_prune.prune(conn, cut, key)
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        raise fail(f"cannot prune the audit log in {path}: {exc}") from None
+    finally:
+        conn.close()
+    if cp is None:
+        console.print(f"nothing older than {_iso(cut)} to prune", highlight=False)
+    else:
+        console.print(
+            f"pruned {done.count} rows (seq {done.first_seq}..{done.last_seq}); "
+            f"checkpoint {cp.id or ''} signed with key {cp.key_id}",
+            highlight=False,
+        )
+
+
+@app.command()
+def export(
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl or csv."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
+    tenant: str | None = typer.Option(
+        None, "--tenant", "-t", help="This tenant and the ones below it."
+    ),
+    model: str | None = typer.Option(None, "--model", "-m", help="Requested or served model."),
+    provider: str | None = typer.Option(None, "--provider", "-p", help="Provider name."),
+    status: str | None = typer.Option(
+        None, "--status", "-s", help="HTTP status (429), class (5xx) or ok|error|rejected|aborted."
+    ),
+    since: str | None = typer.Option(None, "--since", help="ISO time or relative: 15m, 2h, 7d."),
+    until: str | None = typer.Option(None, "--until", help="ISO time or relative: 15m, 2h, 7d."),
+    state: Path | None = STATE_OPTION,
+) -> None:
+    """Stream every matching row, oldest first, bodies included."""
+    if fmt not in audit_export.FORMATS:
+        raise fail(f"unknown format {fmt!r}: use jsonl or csv", code=2)
+    filters = {
+        "tenant": tenant,
+        "model": model,
+        "provider": provider,
+        "status": status,
+        "since": since,
+        "until": until,
+    }
+    try:
+        audit_query.build_where(**filters)  # bad filter text: exit 2 before any output
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
+    with _connection(state) as conn:
+        if output is None:
+            audit_export.export(conn, typer.get_text_stream("stdout"), fmt, **filters)
+            return
+        try:
+            with output.open("w", encoding="utf-8", newline="") as fh:
+                n = audit_export.export(conn, fh, fmt, **filters)
+        except OSError as exc:
+            raise fail(f"cannot write {output}: {exc}") from None
+    err_console.print(f"wrote {n} rows to {output}", highlight=False)

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import typer
 
-from llmgw.cli import audit, breakers, budgets, chaos, init, keys, mock, serve, tenants, usage
+from llmgw.cli import (
+    audit,
+    audit_replay,
+    breakers,
+    budgets,
+    chaos,
+    costs,
+    init,
+    keys,
+    mock,
+    serve,
+    tenants,
+    usage,
+)
 
 app = typer.Typer(
     name="llmgw",
@@ -21,12 +34,16 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("init")(init.init)
 app.add_typer(keys.app, name="keys")
+audit.app.command("replay")(audit_replay.replay)
+audit.app.command("diff")(audit_replay.diff)
+audit.app.command("runs")(audit_replay.runs)
 app.add_typer(audit.app, name="audit")
 app.add_typer(mock.app, name="mock")
 app.add_typer(chaos.app, name="chaos")
 app.add_typer(breakers.app, name="breakers")
 app.add_typer(budgets.app, name="budgets")
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(costs.app, name="costs")
 app.command("usage")(usage.usage)
 
 

@@ -21,6 +21,7 @@ import orjson
 
 from llmgw.errors import AuthenticationFailed, BadRequest, GatewayError, NotFound, PermissionDenied
 from llmgw.gateway import admin_limits
+from llmgw.gateway.admin_views import handle_admin_view
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from llmgw.gateway.auth import presented_key
 from llmgw.gateway.runtime import Gateway
@@ -34,6 +35,8 @@ async def handle_admin(gw: Gateway, scope: Scope, receive: Receive, send: Send) 
     """Serve one ``/admin/...`` request; errors are OpenAI-shaped JSON."""
     try:
         authorize(gw, scope)
+        if await handle_admin_view(gw, scope, receive, send):
+            return
         status, payload = await route(gw, scope, receive)
     except GatewayError as err:
         from llmgw.wire.openai import encode_error

@@ -45,7 +45,7 @@ class GatewayApp:
             else:
                 await self.error(scope, send, _method_not_allowed(method, path), api)
             return
-        if path.startswith("/admin/"):
+        if path.startswith("/admin/") or path == "/metrics":  # both behind the admin key
             await handle_admin(self.gw, scope, receive, send)
         elif path == "/v1/models" or path == "/models":
             await self.models(scope, send)

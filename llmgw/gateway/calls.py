@@ -248,7 +248,7 @@ def deadline_error(hop: Hop, route: Route) -> UpstreamError:
 async def answer(gw: Gateway, call: Call, resp: ChatResponse, send: Send) -> None:
     settle(gw, call, resp)
     body = orjson.dumps(call.codec.encode_response(resp))
-    if call.retention == "full":
+    if call.retention != "metadata":  # "redacted" bodies are redacted by the writer
         call.response_body = body.decode()
     await send_bytes(send, 200, body, JSON_HEADERS, call.headers())
     record(gw, call, status=200, outcome="ok", error=None)
@@ -264,7 +264,7 @@ async def answer_degraded(
     )
     call.usage = Usage()
     body = orjson.dumps(call.codec.encode_response(resp))
-    if call.retention == "full":
+    if call.retention != "metadata":  # "redacted" bodies are redacted by the writer
         call.response_body = body.decode()
     headers = [*call.headers(), (b"x-llmgw-degraded", b"true")]
     await send_bytes(send, 200, body, JSON_HEADERS, headers)
@@ -310,7 +310,7 @@ def record(
     """Queue the call's audit row (no I/O here; the writer thread commits in batches)."""
     req = call.request
     usage = call.usage or Usage()
-    full = call.retention == "full"
+    kept = call.retention != "metadata"  # the writer thread redacts "redacted" bodies
     call.outcome = outcome
     rec = AuditRecord(
         id=call.request_id,
@@ -335,10 +335,14 @@ def record(
         usage_estimated=usage.estimated,
         cost_nanos=billable(outcome, call.cost_nanos),
         stream=bool(req and req.stream),
-        request_body=call.request_body.decode("utf-8", "replace") if full else None,
-        response_body=call.response_body if full else None,
+        request_body=call.request_body.decode("utf-8", "replace") if kept else None,
+        response_body=call.response_body if kept else None,
         retention=call.retention,
     )
+    if gw.live is not None:
+        gw.live.observe(rec)
+    if gw.shadow is not None and outcome == "ok" and req is not None:
+        gw.shadow.maybe_mirror(gw, rec.tenant, req, call.request_id, api=call.api)
     if not gw.audit.submit(rec):
         # the queue is full: hand the row over as soon as there is room; never drop it
         task = asyncio.get_running_loop().create_task(gw.audit.submit_async(rec))

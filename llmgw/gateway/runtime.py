@@ -19,9 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from llmgw.accounting import tokens
 from llmgw.accounting.pricing import PriceBook
+from llmgw.audit.redact import Redactor
 from llmgw.audit.writer import AuditWriter
 from llmgw.config import Deployment, ModelConfig, Settings
 from llmgw.gateway.alerting import AlertSink
@@ -29,6 +31,7 @@ from llmgw.gateway.asgi import Scope
 from llmgw.gateway.auth import KeyTable
 from llmgw.gateway.limit_sync import LimitSync
 from llmgw.gateway.limiter import Limiter
+from llmgw.gateway.live import LiveState
 from llmgw.limits.capacity import CapacityBoard
 from llmgw.limits.local import LocalStore
 from llmgw.limits.model import LimitStore
@@ -93,6 +96,8 @@ class Gateway:
     _prices: dict[str, Decimal | None] = field(default_factory=dict)
     _persist: BreakerPersister | None = None
     limit_sync: LimitSync | None = None
+    shadow: Any = None  # llmgw.audit.shadow.Shadow when a tenant mirrors traffic
+    live: LiveState | None = None  # operator views, the call tail and metrics
     _rng: random.Random = field(default_factory=random.Random)
 
     def model(self, name: str) -> ModelConfig | None:
@@ -155,12 +160,18 @@ class Gateway:
         return [(d, model) for d in deployments]
 
     async def start(self) -> None:
+        self.live = LiveState(self.settings, self.state_path, self.clock, breakers=self.breakers)
+        await self.live.start()
         self.breakers.restore_all(self.breaker_store.load())
         self._persist = BreakerPersister(self.breakers, self.breaker_store, self.transitions)
         self._persist.start()
         self.audit.start()
         self.keys.start()
         self.alerts.start()
+        from llmgw.audit.shadow import Shadow, load_shadow_policies
+
+        if load_shadow_policies(self.settings):
+            self.shadow = Shadow.for_gateway(self)
         self.limit_sync = LimitSync(self.limiter, self.state_path)
         await self.limit_sync.start()
         tokens.warm([d.model for m in self.settings.models.values() for d in m.deployments])
@@ -173,6 +184,10 @@ class Gateway:
     async def stop(self) -> None:
         """Flush the audit log and close upstream connections. Called after in-flight calls end."""
         self.ready = False
+        if self.live is not None:
+            await self.live.stop()  # ends the admin SSE streams so the drain is not held up
+        if self.shadow is not None:
+            await self.shadow.aclose()
         if self.audit_backlog:  # rows that waited for queue room go in before the writer closes
             await asyncio.gather(*self.audit_backlog)
         for provider in self.providers.values():
@@ -243,6 +258,7 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
             batch_size=audit_cfg.batch_size,
             flush_interval_s=audit_cfg.flush_interval_s,
             queue_size=audit_cfg.queue_size,
+            redactor=Redactor(audit_cfg.redact_patterns),
         ),
         transport=transport,
         clock=clock,

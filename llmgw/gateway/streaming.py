@@ -284,7 +284,7 @@ def settle_stream(gw: Gateway, call: Call, answer: Assembled) -> None:
         usage = estimate_usage(call, answer.text, answer.tool_list())  # type: ignore[arg-type]
     call.usage = usage
     call.cost_nanos = price_of(gw, call, usage)
-    if call.retention == "full":
+    if call.retention != "metadata":  # "redacted" bodies are redacted by the writer
         resp = ChatResponse(
             id=call.request_id,
             model=call.deployment.model if call.deployment else "",

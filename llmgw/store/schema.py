@@ -136,12 +136,58 @@ CREATE TABLE budget_alerts (
 CREATE INDEX budget_alerts_node ON budget_alerts (node, at);
 """
 
+_REPLAY_RUNS = """
+CREATE TABLE replay_runs (
+    name TEXT PRIMARY KEY,              -- run name; shadow runs are 'shadow:<model>'
+    created_at REAL NOT NULL,           -- unix seconds
+    target TEXT NOT NULL,               -- public model the originals were sent to
+    source_filter TEXT NOT NULL DEFAULT '{}',  -- JSON of the audit filters that chose them
+    status TEXT NOT NULL,               -- 'running' | 'done' | 'stopped' | 'shadow'
+    kind TEXT NOT NULL DEFAULT 'replay',  -- 'replay' | 'shadow'
+    max_cost_nanos INTEGER,             -- spend cap (1e-9 USD); NULL = none
+    updated_at REAL                     -- unix seconds of the last status change
+);
+
+CREATE TABLE replay_results (
+    run TEXT NOT NULL REFERENCES replay_runs (name) ON DELETE CASCADE,
+    original_id TEXT NOT NULL,          -- audit_log.id of the recorded call
+    status TEXT NOT NULL,               -- 'ok' | 'error'
+    latency_ms REAL,
+    ttft_ms REAL,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_nanos INTEGER NOT NULL DEFAULT 0,  -- 1e-9 USD
+    response_body TEXT,                 -- in the original's inbound API format
+    error_class TEXT,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (run, original_id)
+);
+"""
+
+_AUDIT_CHAIN = """
+ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;  -- hash of the row before (64 zeros: first)
+ALTER TABLE audit_log ADD COLUMN hash TEXT;       -- sha256 hex, see llmgw.audit.chain
+
+CREATE TABLE audit_checkpoints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,           -- unix seconds when the prune ran
+    cut_ts REAL NOT NULL,               -- rows older than this were eligible
+    last_seq INTEGER NOT NULL,          -- seq of the last pruned row
+    last_hash TEXT NOT NULL,            -- its hash: the next row's prev_hash
+    pruned INTEGER NOT NULL,            -- rows deleted by this prune
+    key_id TEXT NOT NULL,               -- sha256 hex prefix of the signing key
+    signature TEXT NOT NULL             -- HMAC-SHA256 hex, see llmgw.audit.prune
+);
+"""
+
 # Append new migrations here, with the next version number.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "api keys and audit log", _KEYS_AND_AUDIT),
     Migration(2, "circuit breakers", _BREAKERS),
     Migration(3, "tenant limit overrides", _TENANT_LIMITS),
     Migration(4, "budget alerts", _BUDGET_ALERTS),
+    Migration(5, "replay runs and results", _REPLAY_RUNS),
+    Migration(6, "audit hash chain and checkpoints", _AUDIT_CHAIN),
 )
 
 

@@ -79,7 +79,7 @@ def test_columns_match_record_fields_and_table(tmp_path: Path) -> None:
         table = [r["name"] for r in conn.execute("PRAGMA table_info('audit_log')")]
     finally:
         conn.close()
-    assert table == ["seq", *COLUMNS]
+    assert table == ["seq", *COLUMNS, "prev_hash", "hash"]
 
 
 def test_rejection_record_needs_almost_nothing() -> None:

@@ -1,0 +1,80 @@
+"""``llmgw costs``: check the gateway's computed costs against a provider's bill."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from llmgw.audit import reconcile as rec
+from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
+from llmgw.store.db import open_db
+
+app = typer.Typer(help="Costs: reconcile the audit log with a provider's bill.")
+
+
+@app.callback()
+def _costs() -> None:
+    """Costs: reconcile the audit log with a provider's bill."""
+
+
+def _usd(value: Decimal | None) -> str:
+    return "—" if value is None else f"${value:.6f}"
+
+
+@app.command()
+def reconcile(
+    bill: Path = typer.Argument(..., help="Bill CSV: date (YYYY-MM-DD), model, cost_usd."),
+    provider: str | None = typer.Option(
+        None, "--provider", "-p", help="Only this provider's calls (and bill lines)."
+    ),
+    tolerance: str = typer.Option("1%", "--tolerance", help="Allowed difference, e.g. 1%."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    state: Path | None = STATE_OPTION,
+) -> None:
+    """Compare cost per UTC day and served model; exit 1 if any line is flagged.
+
+    The amount column may be called cost_usd, amount, amount_usd or cost; a provider column,
+    if present, is matched against --provider.
+    """
+    try:
+        tol = rec.parse_tolerance(tolerance)
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
+    path = state_path(state)
+    if not path.exists():
+        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
+    try:
+        with bill.open(encoding="utf-8", newline="") as fh:
+            conn = open_db(path, readonly=True)
+            try:
+                lines = rec.reconcile(conn, fh, provider=provider, tolerance=tol)
+            finally:
+                conn.close()
+    except rec.BillError as exc:
+        raise fail(f"{bill}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {bill}: {exc}") from None
+    except sqlite3.Error as exc:
+        raise fail(f"cannot read the audit log in {path}: {exc}") from None
+    flagged = sum(1 for line in lines if line.flagged)
+    if as_json:
+        typer.echo(
+            json.dumps({"lines": [x.as_dict() for x in lines], "flagged": flagged}, indent=2)
+        )
+    else:
+        table = Table("date", "model")
+        for name in ("bill", "gateway", "difference"):
+            table.add_column(name, justify="right")
+        table.add_column("")
+        for x in lines:
+            mark = f"[red]✗ {x.reason}[/]" if x.flagged else "ok"
+            table.add_row(x.day, x.model, _usd(x.bill), _usd(x.gateway), _usd(x.difference), mark)
+        print_table(table)
+        console.print(f"{flagged} of {len(lines)} lines flagged", highlight=False)
+    if flagged:
+        raise typer.Exit(1)
