@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import sqlite3
 from collections import deque
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from llmgw.audit.record import AuditRecord
 from llmgw.config import Settings
+from llmgw.gateway.live_tail import SUBSCRIBER_QUEUE, Subscriber, call_summary, in_subtree
+from llmgw.gateway.live_windows import Buckets, percentile
 from llmgw.gateway.metrics import Metrics
 from llmgw.limits.periods import period_end, period_start
 from llmgw.routing.breaker import BreakerBoard
@@ -43,7 +43,6 @@ SPARK_MINUTES = 30  # the sparkline: spend per minute over the last 30 minutes
 LATENCY_RING = 1024  # latencies / TTFTs kept per deployment
 TAIL_RING = 1000  # recent calls kept for the tail
 TENANT_ERRORS = 20  # recent failed calls kept per tenant node
-SUBSCRIBER_QUEUE = 512  # events buffered per SSE subscriber before the oldest are dropped
 FAILED = frozenset({"error", "rejected", "degraded"})
 CACHE_PROVIDER = "cache"
 
@@ -51,61 +50,6 @@ CACHE_PROVIDER = "cache"
 REQUESTS, TOKENS, REJECTIONS, ERRORS = 0, 1, 2, 3
 # fields of a deployment's per-second bucket
 CALLS, CALL_ERRORS = 0, 1
-
-
-class Buckets:
-    """Integer sums in ``n`` consecutive time slots of ``width`` seconds (a ring).
-
-    ``row(now)`` is the current slot's list of fields, reset when the ring wraps onto a stale
-    slot; readers only count slots stamped within the last ``n`` slots.
-    """
-
-    __slots__ = ("_fields", "_n", "_rows", "_stamps", "_width")
-
-    def __init__(self, n: int, width: float, fields: int) -> None:
-        self._n = n
-        self._width = width
-        self._fields = fields
-        self._stamps = [-1] * n
-        self._rows = [[0] * fields for _ in range(n)]
-
-    def row(self, now: float) -> list[int]:
-        """The mutable sums of the slot containing ``now``."""
-        slot = int(now // self._width)
-        i = slot % self._n
-        row = self._rows[i]
-        if self._stamps[i] != slot:
-            self._stamps[i] = slot
-            row[:] = [0] * self._fields
-        return row
-
-    def totals(self, now: float) -> list[int]:
-        """Per-field sums over the last ``n`` slots (the current one included)."""
-        newest = int(now // self._width)
-        out = [0] * self._fields
-        for stamp, row in zip(self._stamps, self._rows, strict=True):
-            if newest - self._n < stamp <= newest:
-                for f in range(self._fields):
-                    out[f] += row[f]
-        return out
-
-    def series(self, now: float, slots: int, field: int = 0) -> list[int]:
-        """One field over the last ``slots`` slots, oldest first (0 for empty slots)."""
-        newest = int(now // self._width)
-        out = []
-        for slot in range(newest - slots + 1, newest + 1):
-            i = slot % self._n
-            out.append(self._rows[i][field] if self._stamps[i] == slot else 0)
-        return out
-
-
-def percentile(values: Iterable[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in (0, 1]) of ``values``; None when there are none."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]
 
 
 class TenantLive:
@@ -130,70 +74,6 @@ class DeploymentLive:
         self.seconds = Buckets(WINDOW_S, 1.0, 2)
         self.latency_ms: deque[float] = deque(maxlen=LATENCY_RING)
         self.ttft_ms: deque[float] = deque(maxlen=LATENCY_RING)
-
-
-class Subscriber:
-    """One SSE listener: a bounded queue that drops its oldest events when full (and counts
-    them), so a slow reader never holds up ``observe``."""
-
-    __slots__ = ("closed", "missed", "queue", "tenant", "wake")
-
-    def __init__(self, tenant: str | None, size: int = SUBSCRIBER_QUEUE) -> None:
-        self.tenant = tenant
-        self.queue: deque[dict[str, Any]] = deque(maxlen=size)
-        self.missed = 0
-        self.closed = False
-        self.wake = asyncio.Event()
-
-    def offer(self, event: dict[str, Any]) -> None:
-        if self.tenant is not None and not in_subtree(event["tenant"], self.tenant):
-            return
-        if len(self.queue) == self.queue.maxlen:
-            self.missed += 1
-        self.queue.append(event)
-        self.wake.set()
-
-    def drain(self) -> tuple[list[dict[str, Any]], int]:
-        """The queued events and how many were dropped since the last drain."""
-        items = list(self.queue)
-        self.queue.clear()
-        missed, self.missed = self.missed, 0
-        self.wake.clear()
-        return items, missed
-
-    def close(self) -> None:
-        self.closed = True
-        self.wake.set()
-
-
-def in_subtree(tenant: str, node: str) -> bool:
-    return tenant == node or tenant.startswith(node + "/")
-
-
-def call_summary(rec: AuditRecord) -> dict[str, Any]:
-    """The body-free view of a call used by the tail, the SSE stream and the tenant views."""
-    return {
-        "id": rec.id,
-        "ts": rec.ts,
-        "tenant": rec.tenant,
-        "api": rec.api,
-        "model": rec.requested_model,
-        "provider": rec.provider,
-        "served_model": rec.served_model,
-        "status": rec.status,
-        "outcome": rec.outcome,
-        "error_class": rec.error_class,
-        "latency_ms": rec.latency_ms,
-        "ttft_ms": rec.ttft_ms,
-        "tokens": {
-            "input": rec.input_tokens,
-            "output": rec.output_tokens,
-            "cached": rec.cached_tokens,
-        },
-        "cost_nanos": rec.cost_nanos,
-        "stream": rec.stream,
-        "attempts": rec.attempts,
-    }
 
 
 class LiveState:
