@@ -20,6 +20,7 @@ from llmgw.cli import (
     mock,
     serve,
     tenants,
+    tui,
     usage,
 )
 
@@ -45,6 +46,7 @@ app.add_typer(budgets.app, name="budgets")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(costs.app, name="costs")
 app.command("usage")(usage.usage)
+app.command("tui")(tui.tui)
 
 
 def run() -> None:
