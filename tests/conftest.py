@@ -81,6 +81,17 @@ MOCK_FAULTS = (
 )
 
 
+def start_gateway(home: Path, config: Path, state: Path, env: dict[str, str] | None = None) -> Proc:
+    """A real ``llmgw serve`` on a free loopback port, ready when this returns."""
+    port = free_port()
+    return start_process(
+        llmgw_cmd("serve", "--config", str(config), "--state", str(state), "--port", str(port)),
+        home / f"gw-{port}.log",
+        f"http://127.0.0.1:{port}/readyz",
+        env=env,
+    )
+
+
 @pytest.fixture(scope="session")
 def mock_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     """A real ``llmgw mock serve`` with a few faulty model names."""

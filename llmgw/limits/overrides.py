@@ -25,8 +25,7 @@ from typing import Any, Final, cast
 import orjson
 
 from llmgw.config import BUDGET_PERIODS, BudgetConfig, BudgetPeriod, TenantLimits
-from llmgw.limits.ledger import usd_to_nanos
-from llmgw.limits.model import BudgetSpec
+from llmgw.limits.chain import budget_spec as budget_spec  # the one conversion, re-exported
 from llmgw.settings_limits import budget_key
 from llmgw.store.db import transaction
 from llmgw.store.keys import validate_tenant
@@ -283,15 +282,3 @@ def effective_limits(
 ) -> TenantLimits | None:
     """The limits in force on ``tenant``: its override, else its config limits."""
     return overrides.get(tenant, config.get(tenant))
-
-
-def budget_spec(budget: BudgetConfig) -> BudgetSpec:
-    """The store's view of a configured budget (key as in ``budget_key``, limit in nanos)."""
-    return BudgetSpec(
-        key=budget_key(budget),
-        period=budget.period,
-        limit_nanos=usd_to_nanos(budget.limit_usd),
-        hard=budget.hard,
-        window_s=budget.window_s,
-        model=budget.model,
-    )

@@ -17,7 +17,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import Proc, free_port, llmgw_cmd, start_process
+from tests.conftest import Proc, llmgw_cmd
+from tests.conftest import start_gateway as start_common
 from tests.integration.audit_rows import audit_row
 from tests.integration.conftest import create_key
 
@@ -130,13 +131,7 @@ class Env:
 
 
 def start_gateway(home: Path, config: Path, state: Path) -> Proc:
-    port = free_port()
-    return start_process(
-        llmgw_cmd("serve", "--config", str(config), "--state", str(state), "--port", str(port)),
-        home / f"gw-{port}.log",
-        f"http://127.0.0.1:{port}/readyz",
-        env={"LLMGW_ADMIN_KEY": ADMIN_KEY},
-    )
+    return start_common(home, config, state, env={"LLMGW_ADMIN_KEY": ADMIN_KEY})
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import openai
 import pytest
 
 from tests.conftest import Proc, free_port, llmgw_cmd, start_process
+from tests.conftest import start_gateway as start_common
 from tests.integration.audit_rows import audit_row
 from tests.integration.conftest import create_key
 
@@ -149,13 +150,8 @@ class Env:
 
 
 def start_gateway(env_dir: Path, config: Path, state: Path) -> Proc:
-    port = free_port()
-    return start_process(
-        llmgw_cmd("serve", "--config", str(config), "--state", str(state), "--port", str(port)),
-        env_dir / f"gw-{port}.log",
-        f"http://127.0.0.1:{port}/readyz",
-        env={"LLMGW_ADMIN_KEY": ADMIN_KEY, "LLMGW_NO_BACKOFF": "1"},
-    )
+    env = {"LLMGW_ADMIN_KEY": ADMIN_KEY, "LLMGW_NO_BACKOFF": "1"}
+    return start_common(env_dir, config, state, env=env)
 
 
 @pytest.fixture(scope="module")
