@@ -40,12 +40,20 @@ class Limiter:
     prices: PriceBook
     overrides: Mapping[str, TenantLimits] = field(default_factory=dict)
 
+    _chains: dict[str, tuple[NodeLimits, ...]] = field(default_factory=dict)
+
     def chain(self, tenant: str) -> tuple[NodeLimits, ...]:
-        return node_limits(self.settings, tenant, self.overrides)
+        """The tenant's limits, root first; memoised until the overrides change."""
+        chains = self._chains
+        found = chains.get(tenant)
+        if found is None:
+            found = chains[tenant] = node_limits(self.settings, tenant, self.overrides)
+        return found
 
     def set_overrides(self, overrides: Mapping[str, TenantLimits]) -> None:
-        """Swap in operator overrides (called from the reload thread; a plain reference swap)."""
+        """Swap in operator overrides (called from the reload thread: two reference swaps)."""
         self.overrides = dict(overrides)
+        self._chains = {}
 
     async def admit(self, tenant: str, req: ChatRequest, plan: RoutePlan) -> Admission | None:
         chain = self.chain(tenant)

@@ -62,7 +62,7 @@ class TenantLive:
         self.minutes = Buckets(BURN_MINUTES, 60.0, 1)
         self.today = 0  # nanos
         self.month = 0  # nanos
-        self.errors: deque[dict[str, Any]] = deque(maxlen=TENANT_ERRORS)
+        self.errors: deque[AuditRecord] = deque(maxlen=TENANT_ERRORS)
 
 
 class DeploymentLive:
@@ -97,7 +97,7 @@ class LiveState:
         self.metrics = Metrics(settings, breakers)
         self.tenants: dict[str, TenantLive] = {}
         self.deployments: dict[str, DeploymentLive] = {}
-        self.tail: deque[dict[str, Any]] = deque(maxlen=TAIL_RING)
+        self.tail: deque[AuditRecord] = deque(maxlen=TAIL_RING)  # summarised when read
         self.subscribers: set[Subscriber] = set()
         self.cache = CacheStats()
         self._chains: dict[str, list[str]] = {}
@@ -148,8 +148,7 @@ class LiveState:
         now = self.clock.wall()
         if now >= self._day_end:
             self._roll(now)
-        summary = call_summary(rec)
-        self.tail.append(summary)
+        self.tail.append(rec)  # records are immutable: summarised only when someone reads
         failed = rec.outcome in FAILED
         cost = 0 if rec.provider == CACHE_PROVIDER and rec.outcome == "ok" else rec.cost_nanos
         if rec.tenant:
@@ -168,7 +167,7 @@ class LiveState:
                     t.today += cost
                     t.month += cost
                 if failed:
-                    t.errors.append(summary)
+                    t.errors.append(rec)
         for attempt in rec.attempt_log:
             dep = self._deployment(f"{attempt.get('provider')}/{attempt.get('model')}")
             row = dep.seconds.row(now)
@@ -180,8 +179,10 @@ class LiveState:
             if rec.ttft_ms is not None:
                 dep.ttft_ms.append(rec.ttft_ms)
         self.metrics.observe(rec, cost)
-        for sub in self.subscribers:
-            sub.offer(summary)
+        if self.subscribers:
+            summary = call_summary(rec)
+            for sub in self.subscribers:
+                sub.offer(summary)
 
     # -- subscribers -------------------------------------------------------------------------
 
@@ -237,7 +238,7 @@ class LiveState:
     def tenant_errors(self, node: str) -> list[dict[str, Any]]:
         """The node's last failed calls, newest first."""
         t = self.tenants.get(node)
-        return list(reversed(t.errors)) if t else []
+        return [call_summary(r) for r in reversed(t.errors)] if t else []
 
     def deployment_view(self, dep_id: str) -> dict[str, Any]:
         d = self.deployments.get(dep_id) or DeploymentLive()
@@ -260,16 +261,16 @@ class LiveState:
     ) -> list[dict[str, Any]]:
         """Newest first; ``status`` matches the HTTP status or the outcome."""
         out: list[dict[str, Any]] = []
-        for call in reversed(self.tail):
+        for rec in reversed(self.tail):
             if len(out) >= limit:
                 break
-            if tenant and not in_subtree(call["tenant"], tenant):
+            if tenant and not in_subtree(rec.tenant, tenant):
                 continue
-            if model and model not in (call["model"], call["served_model"]):
+            if model and model not in (rec.requested_model, rec.served_model):
                 continue
-            if status and status not in (str(call["status"]), call["outcome"]):
+            if status and status not in (str(rec.status), rec.outcome):
                 continue
-            out.append(call)
+            out.append(call_summary(rec))
         return out
 
     # -- internals ---------------------------------------------------------------------------
