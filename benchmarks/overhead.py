@@ -79,7 +79,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(args: list[str], ready: str, log: Path, cpu: int | None) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str],
+    ready: str,
+    log: Path,
+    cpu: int | None,
+    on_fail: list[subprocess.Popen[bytes] | None] = (),  # type: ignore[assignment]
+) -> subprocess.Popen[bytes]:
     if cpu is not None and shutil.which("taskset"):
         args = ["taskset", "-c", str(cpu), *args]
     proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -91,6 +97,9 @@ def start(args: list[str], ready: str, log: Path, cpu: int | None) -> subprocess
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
+    for other in on_fail:  # what was started before it must not outlive the benchmark
+        if other is not None:
+            other.kill()
     raise SystemExit(f"{args} did not start:\n{log.read_text()}")
 
 
@@ -217,6 +226,7 @@ def main() -> None:
         f"http://127.0.0.1:{gw_port}/readyz",
         work / "gateway.log",
         pin_gw,
+        on_fail=[mock, redis],
     )
     results: list[dict[str, object]] = []
     try:

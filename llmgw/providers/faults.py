@@ -26,7 +26,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +127,11 @@ class FaultInjector:
             del self._faults[key]
         return list(self._faults.values())
 
+    @property
+    def armed(self) -> bool:
+        """Any fault injected (cheap: checked on every call)."""
+        return bool(self._faults)
+
     def pick(self, deployment: str) -> Fault | None:
         """The fault striking this call on ``deployment`` (exact id beats ``*``), if any."""
         if not self._faults:
@@ -152,7 +157,13 @@ class FaultyProvider:
         self.kind = inner.kind
         self._injector = injector
 
-    async def complete(self, req: ChatRequest) -> ChatResponse:
+    def complete(self, req: ChatRequest) -> Awaitable[ChatResponse]:
+        """The inner provider's own coroutine unless a fault is armed (no extra frame)."""
+        if not self._injector.armed:
+            return self.inner.complete(req)
+        return self._complete_with_faults(req)
+
+    async def _complete_with_faults(self, req: ChatRequest) -> ChatResponse:
         fault = self._injector.pick(f"{self.name}/{req.model}")
         if fault is not None:
             fault = await request_fault(fault, self.name)
@@ -164,7 +175,12 @@ class FaultyProvider:
                 await asyncio.sleep(fault.wait_s)
         return await self.inner.complete(req)
 
-    async def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
+    def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
+        if not self._injector.armed:
+            return self.inner.stream(req)
+        return self._stream_with_faults(req)
+
+    async def _stream_with_faults(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
         fault = self._injector.pick(f"{self.name}/{req.model}")
         if fault is not None:
             fault = await request_fault(fault, self.name)

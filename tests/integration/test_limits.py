@@ -157,8 +157,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     )
     keys = {t: create_key(state, t, "t") for t in tenants}
     gw = start_gateway(home, config, state)
-    yield Env(gw, home, state, config, keys)
-    gw.stop()
+    env = Env(gw, home, state, config, keys)
+    yield env
+    env.gw.stop()  # the one running now: a test restarts it
     hook.shutdown()
 
 

@@ -179,8 +179,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     state = home / "state.db"
     keys = {t: create_key(state, t, "t") for t in ("acme", "regulated", "kind")}
     gw = start_gateway(home, config, state)
-    yield Env(mock, gw, state, config, keys)
-    gw.stop()
+    env = Env(mock, gw, state, config, keys)
+    yield env
+    env.gw.stop()  # the one running now: a test restarts it
     mock.stop()
 
 
