@@ -78,6 +78,8 @@ class ModelConfig:
     strategy: str = "priority"  # one of STRATEGIES: how the deployments are ordered per call
     fallbacks: tuple[str, ...] = ()  # public models tried after this one's deployments fail
     context_fallback: str | None = None  # public model for context_length_exceeded
+    # when the shared limits backend (Redis) is unreachable: None = limits.fail_mode
+    limits_fail_mode: Literal["open", "closed"] | None = None
 
 
 @dataclass(slots=True, frozen=True)

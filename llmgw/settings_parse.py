@@ -72,7 +72,14 @@ PROVIDER_KEYS = (
     "mock",
 )
 MOCK_KEYS = ("ttft_ms", "tokens_per_s", "output_tokens")
-MODEL_KEYS = ("aliases", "deployments", "strategy", "fallbacks", "context_fallback")
+MODEL_KEYS = (
+    "aliases",
+    "deployments",
+    "strategy",
+    "fallbacks",
+    "context_fallback",
+    "limits_fail_mode",
+)
 DEPLOYMENT_KEYS = ("provider", "model", "weight", "region", *CAPACITY_KEYS)
 TENANT_KEYS = ("models", "retention", "routing", "limits", "weight")
 PRICE_KEYS = (
@@ -269,6 +276,9 @@ class _Parser(LimitsReader):
             strategy=self.choice(t, "strategy", path, STRATEGIES, "strategy") or "priority",
             fallbacks=self.string_list(t, "fallbacks", path) or (),
             context_fallback=context_fallback,
+            limits_fail_mode=self.choice(  # type: ignore[arg-type]
+                t, "limits_fail_mode", path, ("open", "closed"), "fail mode"
+            ),
         )
 
     def tenants(

@@ -78,6 +78,10 @@ class Limiter:
         try:
             return await self.store.admit(chain, reserve.demand(plan.model.name))
         except Rejected as rej:
+            mode = plan.model.limits_fail_mode or self.settings.limits.fail_mode
+            if rej.kind == "unavailable" and mode == "open":
+                log.warning("limits backend unreachable: %s fails open", plan.model.name)
+                return None  # this route serves unmetered while the backend is away
             err = LimitExceeded(
                 f"{rej.message} (tenant {rej.node!r})", code=REJECT_CODES.get(rej.kind)
             )

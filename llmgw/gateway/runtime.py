@@ -224,7 +224,8 @@ def limit_store(settings: Settings, clock: Clock) -> LimitStore:
     if cfg.backend == "redis":
         from llmgw.limits.redis_store import RedisStore
 
-        return RedisStore(cfg.redis_url, fail_mode=cfg.fail_mode)
+        # the store always fails closed; the limiter applies fail-open per route (model)
+        return RedisStore(cfg.redis_url, fail_mode="closed")
     return LocalStore(clock)
 
 

@@ -26,6 +26,10 @@ kind = "mock"
 [models.chat]
 deployments = [{{ provider = "m", model = "mock-small" }}]
 
+[models.chat-open]
+limits_fail_mode = "open"     # this route keeps serving, unmetered, while Redis is away
+deployments = [{{ provider = "m", model = "mock-small" }}]
+
 [tenants.shared]
 models = ["*"]
 [tenants.shared.limits]
@@ -135,3 +139,5 @@ def test_redis_down_fails_closed_with_503(
         c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 503 and info.value.code == "limits_unavailable"
     assert time.monotonic() - t0 < 2  # fast, not hung on the dead backend
+    ok = c.chat.completions.create(model="chat-open", messages=[{"role": "user", "content": "x"}])
+    assert ok.choices[0].message.content  # the fail-open route still serves
