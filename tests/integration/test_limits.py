@@ -400,8 +400,13 @@ def test_admin_api_sets_budgets_and_reports_usage(env: Env) -> None:
             break
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    usage = admin("GET", "/admin/usage", params={"by": "tenant"}).json()["rows"]
-    assert any(row["tenant"] == "api" and row["requests"] >= 2 for row in usage)
+    deadline = time.monotonic() + 5  # the ledger is written in batches, a moment behind
+    while True:
+        usage = admin("GET", "/admin/usage", params={"by": "tenant"}).json()["rows"]
+        if any(row["tenant"] == "api" and row["requests"] >= 2 for row in usage):
+            break
+        assert time.monotonic() < deadline, usage
+        time.sleep(0.1)
     assert admin("GET", "/admin/usage", params={"by": "nonsense"}).status_code == 400
     assert admin("POST", "/admin/budgets/api", json={"period": "day"}).status_code == 400
     assert admin("DELETE", "/admin/budgets/api").json()["cleared"] is True
