@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from llmgw.audit.query import parse_time
+from llmgw.config import TenantLimits
 from llmgw.errors import BadRequest
 from llmgw.gateway.asgi import Scope
 from llmgw.gateway.runtime import Gateway
@@ -26,6 +29,7 @@ from llmgw.limits import ledger, overrides
 from llmgw.store.db import open_db
 
 USAGE_BY = ("tenant", "model", "day", "provider")
+T = TypeVar("T")
 
 
 def query_args(scope: Scope) -> dict[str, str]:
@@ -44,14 +48,10 @@ async def usage_view(gw: Gateway, scope: Scope) -> dict[str, Any]:
     except ValueError as exc:
         raise BadRequest(str(exc), param="since") from None
 
-    def read() -> list[dict[str, Any]]:
-        conn = open_db(gw.state_path)
-        try:
-            return ledger.usage(conn, by, since, until, args.get("tenant"))  # type: ignore[arg-type]
-        finally:
-            conn.close()
+    def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        return ledger.usage(conn, by, since, until, args.get("tenant"))  # type: ignore[arg-type]
 
-    return {"by": by, "rows": await asyncio.to_thread(read)}
+    return {"by": by, "rows": await asyncio.to_thread(in_state, gw, read)}
 
 
 def budgets_view(gw: Gateway, scope: Scope) -> dict[str, Any]:
@@ -81,47 +81,43 @@ def budgets_view(gw: Gateway, scope: Scope) -> dict[str, Any]:
     return {"tenants": out}
 
 
-def refresher(gw: Gateway) -> Any:
-    """Apply a change on this replica at once (the others pick it up within a second)."""
-
-    def refresh(conn: Any) -> None:
-        if gw.limit_sync is not None:
-            gw.limit_sync.refresh(force=True)
-
-    return refresh
+def in_state(gw: Gateway, work: Callable[[sqlite3.Connection], T], apply: bool = False) -> T:
+    """Run ``work`` on a connection to the state database (call it in a thread). With
+    ``apply``, the changed overrides take effect on this replica at once; the others pick them
+    up within a second."""
+    conn = open_db(gw.state_path)
+    try:
+        result = work(conn)
+    finally:
+        conn.close()
+    if apply and gw.limit_sync is not None:
+        gw.limit_sync.refresh(force=True)
+    return result
 
 
 async def change_budget(gw: Gateway, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
     declared = gw.settings.tenants.get(tenant)
     base = declared.limits if declared else None
-    refresh = refresher(gw)
 
-    def write() -> Any:
-        conn = open_db(gw.state_path)
-        try:
-            if "period" in body:
-                return overrides.set_budget(
-                    conn,
-                    tenant,
-                    str(body["period"]),
-                    Decimal(str(body["limit_usd"])),
-                    hard=bool(body.get("hard", True)),
-                    model=body.get("model"),
-                    window_s=body.get("window_s"),
-                    base=base,
-                )
-            rates = {k: body[k] for k in ("rpm", "tpm", "concurrency") if k in body}
-            if not rates:
-                raise ValueError(
-                    "give a budget (period, limit_usd) or rates (rpm, tpm, concurrency)"
-                )
-            return overrides.set_rates(conn, tenant, base=base, **rates)
-        finally:
-            refresh(conn)
-            conn.close()
+    def write(conn: sqlite3.Connection) -> TenantLimits:
+        if "period" in body:
+            return overrides.set_budget(
+                conn,
+                tenant,
+                str(body["period"]),
+                Decimal(str(body["limit_usd"])),
+                hard=bool(body.get("hard", True)),
+                model=body.get("model"),
+                window_s=body.get("window_s"),
+                base=base,
+            )
+        rates = {k: body[k] for k in ("rpm", "tpm", "concurrency") if k in body}
+        if not rates:
+            raise ValueError("give a budget (period, limit_usd) or rates (rpm, tpm, concurrency)")
+        return overrides.set_rates(conn, tenant, base=base, **rates)
 
     try:
-        limits = await asyncio.to_thread(write)
+        limits = await asyncio.to_thread(in_state, gw, write, True)
     except (ValueError, KeyError, ArithmeticError) as exc:
         raise BadRequest(f"bad budget change: {exc}") from None
     return {
@@ -134,14 +130,7 @@ async def change_budget(gw: Gateway, tenant: str, body: dict[str, Any]) -> dict[
 
 
 async def clear_budget(gw: Gateway, tenant: str) -> dict[str, Any]:
-    refresh = refresher(gw)
-
-    def clear() -> bool:
-        conn = open_db(gw.state_path)
-        try:
-            return overrides.clear(conn, tenant)
-        finally:
-            refresh(conn)
-            conn.close()
-
-    return {"tenant": tenant, "cleared": await asyncio.to_thread(clear)}
+    cleared = await asyncio.to_thread(
+        in_state, gw, lambda conn: overrides.clear(conn, tenant), True
+    )
+    return {"tenant": tenant, "cleared": cleared}

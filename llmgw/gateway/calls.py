@@ -34,7 +34,7 @@ from llmgw.errors import (
     UpstreamError,
 )
 from llmgw.gateway.asgi import JSON_HEADERS, ClientGone, Receive, Scope, Send, read_body, send_bytes
-from llmgw.gateway.limiter import rate_headers
+from llmgw.gateway.limiter import BILLED_OUTCOMES, rate_headers
 from llmgw.gateway.route import AtCapacity, Hop, Route
 from llmgw.gateway.runtime import Gateway
 from llmgw.limits.model import Admission
@@ -156,7 +156,7 @@ async def settle_limits(gw: Gateway, call: Call, admission: Admission) -> None:
 
 def billable(outcome: str, cost_nanos: int) -> int:
     """Failed calls are never billed; an aborted stream pays for what was produced."""
-    return cost_nanos if outcome in ("ok", "aborted") else 0
+    return cost_nanos if outcome in BILLED_OUTCOMES else 0
 
 
 def decode(codec: ModuleType, body: bytes) -> ChatRequest:

@@ -24,6 +24,10 @@ from llmgw.types import ChatRequest
 
 log = logging.getLogger("llmgw.limits")
 
+# Outcomes that are charged (an aborted stream pays for what it produced); any other outcome
+# is refunded in full and costs 0 in the audit log.
+BILLED_OUTCOMES = frozenset({"ok", "aborted"})
+
 REJECT_CODES = {
     "rpm": "rate_limit_exceeded",
     "tpm": "rate_limit_exceeded",
@@ -95,7 +99,7 @@ class Limiter:
         self, admission: Admission, outcome: str, tokens: int, cost_nanos: int
     ) -> list[BudgetUsage]:
         """Settle what was produced (ok, aborted) or release everything (failed, degraded)."""
-        if outcome in ("ok", "aborted"):
+        if outcome in BILLED_OUTCOMES:
             return await self.store.settle(admission, tokens, cost_nanos)
         await self.store.release(admission)
         return []
