@@ -41,18 +41,13 @@ _rng = random.Random()
 async def _capacity_slot(
     board: CapacityBoard, dep: Deployment, tenant: str, weight: int, tokens: int
 ) -> AsyncIterator[None]:
+    """The deployment's capacity gate; its refusal becomes ``AtCapacity`` (nothing inside the
+    slot raises ``Rejected``: admission happened before)."""
     try:
-        slot = board.slot(dep, tenant, weight, tokens)
-        await slot.__aenter__()
+        async with board.slot(dep, tenant, weight, tokens):
+            yield
     except Rejected as rej:
         raise AtCapacity(rej) from None
-    try:
-        yield
-    except BaseException as exc:
-        if not await slot.__aexit__(type(exc), exc, exc.__traceback__):
-            raise
-    else:
-        await slot.__aexit__(None, None, None)
 
 
 class AtCapacity(UpstreamError):
