@@ -96,6 +96,8 @@ class TenantConfig:
     routing: TenantRouting | None = None
     limits: TenantLimits | None = None
     weight: int = 1  # fair-queue share when deployments are short of capacity (tier)
+    cache: CacheRule | None = None  # [tenants."x".cache]
+    cache_models: dict[str, CacheRule] = field(default_factory=dict)  # per public model
 
 
 BudgetPeriod = Literal["day", "month", "window"]
@@ -230,6 +232,76 @@ class AuditConfig:
     key_env: str = "LLMGW_AUDIT_KEY"  # holds the key that signs prune checkpoints
 
 
+CacheMode = Literal["deterministic", "always", "off"]
+CACHE_MODES: tuple[str, ...] = ("deterministic", "always", "off")
+CacheScope = Literal["key", "tenant", "team", "org"]
+CACHE_SCOPES: tuple[str, ...] = ("key", "tenant", "team", "org")
+
+
+@dataclass(slots=True, frozen=True)
+class CacheRule:
+    """Response-cache policy on one tenant node, or one (tenant, model); None fields inherit.
+
+    ``mode``: ``deterministic`` caches calls with temperature 0 or a seed, ``always`` every
+    call, ``off`` none. ``scope`` is who shares entries: one API ``key``, the key's ``tenant``
+    path, its ``team`` (first two path segments) or its ``org`` (first segment), never wider.
+    """
+
+    mode: CacheMode | None = None
+    scope: CacheScope | None = None
+    ttl_s: int | None = None  # how long a stored answer is served
+    max_ttl_s: int | None = None  # the most an x-llmgw-cache-ttl header may ask for
+    semantic: bool | None = None  # answer paraphrases of cached questions
+    semantic_threshold: float | None = None  # cosine similarity a paraphrase must reach
+    semantic_tools: bool | None = None  # also calls that declare tools
+    semantic_nondeterministic: bool | None = None  # also calls without temperature 0 / seed
+
+    def overlay(self, rule: CacheRule | None) -> CacheRule:
+        """This rule with every field that ``rule`` sets replaced (the nearer setting wins)."""
+        if rule is None:
+            return self
+        return CacheRule(
+            *(
+                getattr(rule, name) if getattr(rule, name) is not None else getattr(self, name)
+                for name in CACHE_RULE_FIELDS
+            )
+        )
+
+
+CACHE_RULE_FIELDS: tuple[str, ...] = (
+    "mode",
+    "scope",
+    "ttl_s",
+    "max_ttl_s",
+    "semantic",
+    "semantic_threshold",
+    "semantic_tools",
+    "semantic_nondeterministic",
+)
+
+DEFAULT_CACHE_RULE = CacheRule(
+    mode="deterministic",
+    scope="tenant",
+    ttl_s=3600,
+    max_ttl_s=86_400,
+    semantic=False,
+    semantic_threshold=None,  # None: the embedder's calibrated default
+    semantic_tools=False,
+    semantic_nondeterministic=False,
+)
+
+
+@dataclass(slots=True, frozen=True)
+class CacheConfig:
+    """The response cache (``[cache]``): store-wide caps and the root of the tenant policy."""
+
+    enabled: bool = True
+    max_entries: int = 500_000  # across all tenants; least recently used go first
+    max_bytes: int = 1024 * 1024 * 1024  # stored answers, prompts and vectors
+    embedder: str = "minilm-l6-v2-int8"
+    defaults: CacheRule = DEFAULT_CACHE_RULE
+
+
 @dataclass(slots=True, frozen=True)
 class Settings:
     """Everything ``llmgw serve`` runs on."""
@@ -242,5 +314,6 @@ class Settings:
     audit: AuditConfig = field(default_factory=AuditConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     source: Path | None = None  # the file it came from; None for the embedded default
     embedded: bool = False  # true for the no-config default (mock providers, demo tenant)

@@ -40,8 +40,9 @@ from llmgw.config import (
     Settings,
     TenantConfig,
 )
+from llmgw.settings_cache import CacheReader
 from llmgw.settings_fields import ConfigError, key_join, type_name
-from llmgw.settings_limits import CAPACITY_KEYS, LimitsReader
+from llmgw.settings_limits import CAPACITY_KEYS
 from llmgw.settings_routing import name_index
 
 __all__ = ["ConfigError", "key_join", "parse_audit_security", "parse_settings"]
@@ -58,7 +59,17 @@ DEFAULT_KEY_ENVS: dict[str, str] = {
     "gemini": "GEMINI_API_KEY",
 }
 
-TOP_KEYS = ("server", "audit", "providers", "models", "tenants", "pricing", "routing", "limits")
+TOP_KEYS = (
+    "server",
+    "audit",
+    "providers",
+    "models",
+    "tenants",
+    "pricing",
+    "routing",
+    "limits",
+    "cache",
+)
 SERVER_KEYS = ("host", "port", "max_body_bytes", "drain_timeout_s", "admin_key_env")
 AUDIT_KEYS = ("queue_size", "batch_size", "flush_interval_s", "redact_patterns", "key_env")
 PROVIDER_KEYS = (
@@ -81,7 +92,7 @@ MODEL_KEYS = (
     "limits_fail_mode",
 )
 DEPLOYMENT_KEYS = ("provider", "model", "weight", "region", *CAPACITY_KEYS)
-TENANT_KEYS = ("models", "retention", "routing", "limits", "weight")
+TENANT_KEYS = ("models", "retention", "routing", "limits", "weight", "cache")
 PRICE_KEYS = (
     "model",
     "provider",
@@ -94,7 +105,7 @@ PRICE_KEYS = (
 TENANT_PATH_RE = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
 
 
-class _Parser(LimitsReader):
+class _Parser(CacheReader):
     """Walks the document section by section."""
 
     def settings(self, data: dict[str, Any]) -> Settings:
@@ -111,6 +122,7 @@ class _Parser(LimitsReader):
             audit=self.audit(self.table(data.get("audit", {}), "audit")),
             routing=self.routing(self.table(data.get("routing", {}), "routing")),
             limits=self.limits(self.table(data.get("limits", {}), "limits")),
+            cache=self.cache(self.table(data.get("cache", {}), "cache")),
             source=Path(self.file) if self.file is not None else None,
         )
 
@@ -323,6 +335,10 @@ class _Parser(LimitsReader):
             if "limits" in t:
                 lpath = key_join(path, "limits")
                 limits = self.tenant_limits(self.table(t["limits"], lpath), lpath, index)
+            cache, cache_models = None, {}
+            if "cache" in t:
+                cpath = key_join(path, "cache")
+                cache, cache_models = self.tenant_cache(self.table(t["cache"], cpath), cpath, index)
             tenants[tpath] = TenantConfig(
                 path=tpath,
                 models=allowed,
@@ -330,6 +346,8 @@ class _Parser(LimitsReader):
                 routing=routing,
                 limits=limits,
                 weight=self.tenant_weight(t, path),
+                cache=cache,
+                cache_models=cache_models,
             )
         return tenants
 

@@ -13,6 +13,7 @@ from llmgw.cli import (
     audit_replay,
     breakers,
     budgets,
+    cache,
     chaos,
     costs,
     init,
@@ -45,6 +46,7 @@ app.add_typer(breakers.app, name="breakers")
 app.add_typer(budgets.app, name="budgets")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(costs.app, name="costs")
+app.add_typer(cache.app, name="cache")
 app.command("usage")(usage.usage)
 app.command("tui")(tui.tui)
 

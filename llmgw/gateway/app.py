@@ -10,6 +10,7 @@ import orjson
 from llmgw.errors import AuthenticationFailed, GatewayError, NotFound
 from llmgw.gateway.admin import handle_admin
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, header, send_bytes
+from llmgw.gateway.cache_api import FLAG_PATH, handle_flag
 from llmgw.gateway.calls import CODECS, handle_chat
 from llmgw.gateway.runtime import Gateway
 
@@ -47,6 +48,11 @@ class GatewayApp:
             return
         if path.startswith("/admin/") or path == "/metrics":  # both behind the admin key
             await handle_admin(self.gw, scope, receive, send)
+        elif path == FLAG_PATH:
+            if method == "POST":
+                await handle_flag(self.gw, scope, receive, send)
+            else:
+                await self.error(scope, send, _method_not_allowed(method, path), inbound_api(scope))
         elif path == "/v1/models" or path == "/models":
             await self.models(scope, send)
         elif path == "/healthz":

@@ -24,6 +24,8 @@ import orjson
 from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.tokens import count_completion, count_prompt
 from llmgw.audit.record import AuditRecord, new_request_id
+from llmgw.cache.entry import CachedAnswer, storable
+from llmgw.cache.service import MISS, CacheCall
 from llmgw.config import Deployment
 from llmgw.errors import (
     BadRequest,
@@ -47,6 +49,7 @@ from llmgw.wire import openai as openai_wire
 
 log = logging.getLogger("llmgw.gateway")
 
+CACHE_PROVIDER = "cache"  # the provider name on the record of a call answered from the cache
 CODECS: dict[str, ModuleType] = {"openai": openai_wire, "anthropic": anthropic_wire}
 DEGRADED_MODEL = "llmgw-degraded"
 
@@ -75,10 +78,13 @@ class Call:
     admission: Admission | None = None  # what the tenant's limits granted this call
     outcome: str = "error"  # set by record()
     weight: int = 1  # the tenant's share in deployments' fair queues
+    cache: CacheCall | None = None  # the response cache's part: header, hit, what to store
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers that say who served the call, and the tenant's rate limits."""
         out = [(b"x-request-id", self.request_id.encode()), *rate_headers(self.admission)]
+        if self.cache is not None:
+            out.append((b"x-llmgw-cache", self.cache.status.encode()))
         if self.provider is not None and self.deployment is not None:
             out.append((b"x-llmgw-provider", self.provider.name.encode()))
             out.append((b"x-llmgw-model", self.deployment.model.encode()))
@@ -121,6 +127,15 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
         plan = gw.route_plan(call.key.tenant, model, policy.allowed, scope)
         call.admission = await gw.limiter.admit(call.key.tenant, req, plan)
         try:
+            if gw.cache is not None:
+                call.cache = await gw.cache.lookup(
+                    call.tenant, call.key.id, model.name, req, scope["headers"]
+                )
+                if call.cache.found is not None:
+                    await serve_hit(gw, call, call.cache, send)
+                    return
+                if call.cache.status == MISS:
+                    gw.cache.missed(call.cache)
             if req.stream:
                 from llmgw.gateway.streaming import stream_call
 
@@ -261,6 +276,72 @@ async def answer(gw: Gateway, call: Call, resp: ChatResponse, send: Send) -> Non
         call.response_body = body.decode()
     await send_bytes(send, 200, body, JSON_HEADERS, call.headers())
     record(gw, call, status=200, outcome="ok", error=None)
+    remember(gw, call, resp.content, resp.finish_reason, bool(resp.tool_calls), resumed=False)
+
+
+def remember(
+    gw: Gateway,
+    call: Call,
+    content: str | None,
+    finish_reason: str | None,
+    has_tool_calls: bool,
+    *,
+    resumed: bool,
+) -> None:
+    """Offer a finished call's answer to the cache (it keeps only complete, final ones)."""
+    cc = call.cache
+    if gw.cache is None or cc is None or cc.decision is None or not cc.decision.store:
+        return
+    fallback = call.fallback_model is not None
+    if not storable(call.outcome, finish_reason, content, has_tool_calls, fallback, resumed):
+        return
+    assert call.provider is not None and call.deployment is not None and content is not None
+    usage = call.usage or Usage()
+    gw.cache.remember(
+        cc,
+        CachedAnswer(
+            content=content,
+            served_model=call.deployment.model,
+            provider=call.provider.name,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_nanos=call.cost_nanos,
+            source_request=call.request_id,
+        ),
+    )
+
+
+async def serve_hit(gw: Gateway, call: Call, cc: CacheCall, send: Send) -> None:
+    """Answer from the cache, plain or streamed, in the caller's format: the call costs 0."""
+    from llmgw.gateway.cached import send_cached
+
+    assert gw.cache is not None and cc.found is not None
+    answer = cc.found.answer
+    call.ttft_ms = call.elapsed_ms()
+    body = await send_cached(call, answer, cc.found.created_at, send)
+    if call.retention != "metadata":
+        call.response_body = body
+    call.usage = Usage()
+    call.cost_nanos = 0
+    call.attempt_log.append(
+        {
+            "provider": CACHE_PROVIDER,
+            "model": answer.served_model,
+            "error_class": None,
+            "status": 200,
+            "latency_ms": round(call.elapsed_ms(), 3),
+            "kind": cc.kind,
+            "entry": cc.found.id,
+            "source_request": answer.source_request,
+            "similarity": None if cc.similarity is None else round(cc.similarity, 4),
+            "saved_input_tokens": answer.input_tokens,
+            "saved_output_tokens": answer.output_tokens,
+        }
+    )
+    gw.cache.served(cc, call.request_id)
+    if gw.live is not None:
+        gw.live.cache_hit(call.tenant, cc.kind, answer.cost_nanos)
+    record(gw, call, status=200, outcome="ok", error=None, saved_nanos=answer.cost_nanos)
 
 
 async def answer_degraded(
@@ -314,9 +395,19 @@ async def send_error(call: Call, err: GatewayError, send: Send) -> None:
 
 
 def record(
-    gw: Gateway, call: Call, *, status: int, outcome: str, error: GatewayError | None
+    gw: Gateway,
+    call: Call,
+    *,
+    status: int,
+    outcome: str,
+    error: GatewayError | None,
+    saved_nanos: int | None = None,
 ) -> None:
-    """Queue the call's audit row (no I/O here; the writer thread commits in batches)."""
+    """Queue the call's audit row (no I/O here; the writer thread commits in batches).
+
+    A cache hit (``saved_nanos`` set) is recorded with provider ``cache`` and, by the ledger's
+    convention, what it saved in ``cost_nanos``: it is never counted as spend.
+    """
     req = call.request
     usage = call.usage or Usage()
     kept = call.retention != "metadata"  # the writer thread redacts "redacted" bodies
@@ -328,8 +419,12 @@ def record(
         key_id=call.key.id if call.key else None,
         api=call.api,
         requested_model=req.model if req else None,
-        provider=call.provider.name if call.provider else None,
-        served_model=call.deployment.model if call.deployment else None,
+        provider=CACHE_PROVIDER
+        if saved_nanos is not None
+        else (call.provider.name if call.provider else None),
+        served_model=call.attempt_log[0]["model"]
+        if saved_nanos is not None
+        else (call.deployment.model if call.deployment else None),
         attempts=len(call.attempt_log),
         attempt_log=tuple(call.attempt_log),
         status=status,
@@ -342,7 +437,7 @@ def record(
         output_tokens=usage.output_tokens,
         cached_tokens=usage.cached_input_tokens,
         usage_estimated=usage.estimated,
-        cost_nanos=billable(outcome, call.cost_nanos),
+        cost_nanos=saved_nanos if saved_nanos is not None else billable(outcome, call.cost_nanos),
         stream=bool(req and req.stream),
         request_body=call.request_body.decode("utf-8", "replace") if kept else None,
         response_body=call.response_body if kept else None,
@@ -350,7 +445,7 @@ def record(
     )
     if gw.live is not None:
         gw.live.observe(rec)
-    if gw.shadow is not None and outcome == "ok" and req is not None:
+    if gw.shadow is not None and outcome == "ok" and req is not None and saved_nanos is None:
         gw.shadow.maybe_mirror(gw, rec.tenant, req, call.request_id, api=call.api)
     if not gw.audit.submit(rec):
         # the queue is full: hand the row over as soon as there is room; never drop it

@@ -25,6 +25,7 @@ from llmgw.accounting import tokens
 from llmgw.accounting.pricing import PriceBook
 from llmgw.audit.redact import Redactor
 from llmgw.audit.writer import AuditWriter
+from llmgw.cache.service import ResponseCache
 from llmgw.config import Deployment, ModelConfig, Settings
 from llmgw.gateway.alerting import AlertSink
 from llmgw.gateway.asgi import Scope
@@ -98,6 +99,7 @@ class Gateway:
     limit_sync: LimitSync | None = None
     shadow: Any = None  # llmgw.audit.shadow.Shadow when a tenant mirrors traffic
     live: LiveState | None = None  # operator views, the call tail and metrics
+    cache: ResponseCache | None = None  # None when [cache] enabled = false
     _rng: random.Random = field(default_factory=random.Random)
 
     def model(self, name: str) -> ModelConfig | None:
@@ -166,6 +168,8 @@ class Gateway:
         self._persist = BreakerPersister(self.breakers, self.breaker_store, self.transitions)
         self._persist.start()
         self.audit.start()
+        if self.cache is not None:
+            self.cache.start()
         self.keys.start()
         self.alerts.start()
         from llmgw.audit.shadow import Shadow, load_shadow_policies
@@ -190,6 +194,8 @@ class Gateway:
             await self.shadow.aclose()
         if self.audit_backlog:  # rows that waited for queue room go in before the writer closes
             await asyncio.gather(*self.audit_backlog)
+        if self.cache is not None:
+            await self.cache.stop()
         for provider in self.providers.values():
             await provider.aclose()
         await self.limiter.store.aclose()
@@ -272,6 +278,7 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
         limiter=Limiter(settings, limit_store(settings, clock), prices),
         alerts=AlertSink(state_path, settings.limits.alert_webhook, clock),
         capacity=capacity,
+        cache=ResponseCache(settings, state_path) if settings.cache.enabled else None,
         admin_key=os.environ.get(settings.server.admin_key_env) or None,
     )
 

@@ -25,6 +25,7 @@ from llmgw.gateway.calls import (
     note_attempt,
     price_of,
     record,
+    remember,
     served_by,
 )
 from llmgw.gateway.resume import Source, combined, resume
@@ -252,6 +253,14 @@ async def relay(
             src.hop.succeeded(latency, (call.ttft_ms or 0.0) / 1000.0)
         settle_stream(gw, call, answer)
         record(gw, call, status=200, outcome=outcome, error=error)
+        remember(
+            gw,
+            call,
+            answer.text,
+            answer.finish_reason,
+            bool(answer.tool_calls),
+            resumed=answer.carry is not None,
+        )
 
 
 async def next_batch(src: Source, wait_s: float) -> list[Chunk]:

@@ -180,6 +180,55 @@ CREATE TABLE audit_checkpoints (
 );
 """
 
+_RESPONSE_CACHE = """
+CREATE TABLE cache_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,                -- 'key:<id>' | 'tenant:<path>' | 'team:<a/b>' | 'org:<a>'
+    tenant TEXT NOT NULL,               -- tenant path of the call that stored it
+    model TEXT NOT NULL,                -- public model name
+    key TEXT NOT NULL,                  -- exact key, sha256 hex (llmgw.cache.keys)
+    context TEXT,                       -- semantic partition hash; NULL: exact only
+    prompt TEXT,                        -- the question matched by meaning; NULL: exact only
+    embedding BLOB,                     -- float32 vector of prompt; NULL: exact only
+    embedder TEXT,                      -- the model that made it
+    answer TEXT NOT NULL,               -- JSON of llmgw.cache.entry.CachedAnswer
+    cost_nanos INTEGER NOT NULL,        -- what the original call cost (1e-9 USD)
+    tokens INTEGER NOT NULL,            -- its input + output tokens
+    size INTEGER NOT NULL,              -- bytes held (answer, prompt, vector)
+    source_request TEXT NOT NULL,       -- audit_log.id of the call that produced it
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    last_used_at REAL NOT NULL,         -- for least-recently-used eviction
+    hits INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX cache_entries_key ON cache_entries (scope, key);
+CREATE INDEX cache_entries_partition ON cache_entries (scope, model, context);
+CREATE INDEX cache_entries_lru ON cache_entries (last_used_at);
+CREATE INDEX cache_entries_expiry ON cache_entries (expires_at);
+CREATE INDEX cache_entries_tenant ON cache_entries (tenant, model);
+
+CREATE TABLE cache_counters (
+    tenant TEXT NOT NULL,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,                 -- 'hit-exact' | 'hit-semantic' | 'miss' | 'bypass' | 'flag'
+    calls INTEGER NOT NULL DEFAULT 0,
+    saved_tokens INTEGER NOT NULL DEFAULT 0,
+    saved_nanos INTEGER NOT NULL DEFAULT 0,  -- 1e-9 USD
+    PRIMARY KEY (tenant, model, kind)
+);
+
+CREATE TABLE cache_vectors (
+    scope TEXT NOT NULL,
+    model TEXT NOT NULL,
+    context TEXT NOT NULL,
+    embedder TEXT NOT NULL,
+    upto INTEGER NOT NULL,              -- highest cache_entries.id the saved index holds
+    data BLOB NOT NULL,                 -- llmgw.cache.vectors.VectorIndex.to_bytes()
+    saved_at REAL NOT NULL,
+    PRIMARY KEY (scope, model, context)
+);
+"""
+
 # Append new migrations here, with the next version number.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "api keys and audit log", _KEYS_AND_AUDIT),
@@ -188,6 +237,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "budget alerts", _BUDGET_ALERTS),
     Migration(5, "replay runs and results", _REPLAY_RUNS),
     Migration(6, "audit hash chain and checkpoints", _AUDIT_CHAIN),
+    Migration(7, "response cache", _RESPONSE_CACHE),
 )
 
 
