@@ -99,7 +99,8 @@ def gateway_costs(
     end = datetime(end_day.year, end_day.month, end_day.day, tzinfo=UTC).timestamp()
     sql = (
         "SELECT date(ts, 'unixepoch') AS day, served_model, sum(cost_nanos) FROM audit_log "
-        "WHERE ts >= ? AND ts < ? AND served_model IS NOT NULL"
+        "WHERE ts >= ? AND ts < ? AND served_model IS NOT NULL "
+        "AND NOT (provider = 'cache' AND outcome = 'ok')"  # hits: cost_nanos is what they saved
     )
     params: list[object] = [start, end]
     if provider:

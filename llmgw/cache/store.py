@@ -348,23 +348,17 @@ def evict_over_caps(conn: sqlite3.Connection, max_entries: int, max_bytes: int) 
                 (excess,),
             ).rowcount
         size = conn.execute("SELECT coalesce(sum(size), 0) FROM cache_entries").fetchone()[0]
-        while size > keep_bytes:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id, size FROM cache_entries ORDER BY last_used_at LIMIT 1000"
-                )
-            ]
-            if not ids:
-                break
-            batch = conn.execute(
-                f"SELECT coalesce(sum(size), 0) FROM cache_entries WHERE id IN "
-                f"({', '.join('?' * len(ids))})",
-                ids,
-            ).fetchone()[0]
-            conn.executemany("DELETE FROM cache_entries WHERE id = ?", [(i,) for i in ids])
-            removed += len(ids)
-            size -= batch
+        if size > keep_bytes:
+            doomed: list[tuple[int]] = []
+            for entry_id, entry_size in conn.execute(
+                "SELECT id, size FROM cache_entries ORDER BY last_used_at"
+            ):
+                if size <= keep_bytes:
+                    break
+                doomed.append((entry_id,))
+                size -= entry_size
+            conn.executemany("DELETE FROM cache_entries WHERE id = ?", doomed)
+            removed += len(doomed)
     return removed
 
 
