@@ -79,6 +79,14 @@ cache = {{ mode = "always" }}
 [tenants.nocache]
 models = ["*"]
 cache = {{ mode = "off" }}
+
+[tenants.sem]
+models = ["*"]
+cache = {{ semantic = true }}
+
+[tenants.sem-other]
+models = ["*"]
+cache = {{ semantic = true }}
 """
 
 TENANTS = (
@@ -89,6 +97,8 @@ TENANTS = (
     "per-key",
     "always",
     "nocache",
+    "sem",
+    "sem-other",
 )
 
 
@@ -482,3 +492,86 @@ def test_cli_stats_and_purge(gw: GatewayEnv) -> None:
         timeout=30,
     )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+# -- semantic hits -------------------------------------------------------------------------
+
+
+def conversation(question_text: str) -> list[dict[str, str]]:
+    """A question under a system prompt no other test uses: its own semantic partition."""
+    return [
+        {"role": "system", "content": f"You are support agent {uuid.uuid4().hex}."},
+        {"role": "user", "content": question_text},
+    ]
+
+
+def test_a_paraphrase_is_a_semantic_hit_plain_and_streamed(gw: GatewayEnv) -> None:
+    asked = conversation("How do I reset my password?")
+    status, text, first_id = ask(gw, asked, tenant="sem")
+    assert status == "miss"
+    settle()
+    rephrased = [asked[0], {"role": "user", "content": "How can I reset my password?"}]
+    status, again, hit_id = ask(gw, rephrased, tenant="sem")
+    assert status == "hit-semantic"
+    assert again == text
+    attempt = json.loads(audit_row(gw.state, hit_id)["attempt_log"])[0]
+    assert attempt["kind"] == "semantic" and attempt["source_request"] == first_id
+    assert attempt["similarity"] > 0.9
+    with oai(gw, "sem").chat.completions.with_streaming_response.create(
+        model="cached", messages=rephrased, temperature=0, stream=True
+    ) as raw:
+        assert raw.headers["x-llmgw-cache"] in ("hit-semantic", "hit-exact")
+        streamed = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert streamed == text
+
+
+def test_negation_is_never_answered_by_the_positive_question(gw: GatewayEnv) -> None:
+    asked = conversation("Can I take ibuprofen with alcohol?")
+    assert ask(gw, asked, tenant="sem")[0] == "miss"
+    settle()
+    negated = [asked[0], {"role": "user", "content": "Can I not take ibuprofen with alcohol?"}]
+    assert ask(gw, negated, tenant="sem")[0] == "miss"
+
+
+def test_entities_must_agree(gw: GatewayEnv) -> None:
+    asked = conversation("What is the weather forecast for Paris tomorrow?")
+    assert ask(gw, asked, tenant="sem")[0] == "miss"
+    settle()
+    for other in (
+        "What is the weather forecast for London tomorrow?",
+        "What is the weather forecast for Paris on Friday?",
+    ):
+        assert ask(gw, [asked[0], {"role": "user", "content": other}], tenant="sem")[0] == "miss"
+
+
+def test_semantic_needs_the_same_context_scope_and_opt_in(gw: GatewayEnv) -> None:
+    asked = conversation("How do I change my email address?")
+    assert ask(gw, asked, tenant="sem")[0] == "miss"
+    settle()
+    rephrased = "How can I change my email address?"
+    other_system = [
+        {"role": "system", "content": "Another prompt."},
+        {"role": "user", "content": rephrased},
+    ]
+    assert ask(gw, other_system, tenant="sem")[0] == "miss"
+    same = [asked[0], {"role": "user", "content": rephrased}]
+    assert ask(gw, same, tenant="sem-other")[0] == "miss"  # another tenant: never
+    opt_out = {"x-llmgw-cache": "no-semantic", "cache-control": "no-store"}
+    assert ask(gw, same, tenant="sem", headers=opt_out)[0] == "miss"
+    assert ask(gw, same, tenant="sem")[0] == "hit-semantic"
+
+
+def test_a_flagged_semantic_hit_is_not_served_again(gw: GatewayEnv) -> None:
+    asked = conversation("How do I delete my account?")
+    ask(gw, asked, tenant="sem")
+    settle()
+    rephrased = [asked[0], {"role": "user", "content": "How can I delete my account?"}]
+    status, _, hit_id = ask(gw, rephrased, tenant="sem")
+    assert status == "hit-semantic"
+    flagged = httpx.post(
+        f"{gw.url}/v1/cache/flag",
+        json={"request_id": hit_id},
+        headers={"authorization": f"Bearer {gw.keys['sem']}"},
+    )
+    assert flagged.status_code == 200 and flagged.json()["entry_removed"] is True
+    assert ask(gw, rephrased, tenant="sem")[0] == "miss"
