@@ -124,6 +124,24 @@ TOML reference
     deployment with free capacity before a 429), ``alert_webhook`` (unset; an ``http(s)`` URL
     POSTed a JSON alert when a budget reaches 50, 80 and 100%).
 
+``[cache]``
+    The response cache. ``enabled`` (true), ``max_entries`` (500000, across tenants) and
+    ``max_bytes`` (1 GiB of answers, prompts and vectors): past either cap the least recently
+    used entries go; ``embedder`` (``"minilm-l6-v2-int8"``, the semantic cache's model). The
+    policy keys below may also be set here, as the default for every tenant.
+
+``[tenants."acme".cache]``, ``[tenants."acme".cache.models."<model>"]``
+    A tenant's cache policy, and overrides for one public model (a name or alias); the nearest
+    setting wins (model rule, then node, then parents, then ``[cache]``). ``mode``:
+    ``"deterministic"`` (default: calls with temperature 0 or a seed), ``"always"`` or
+    ``"off"``. ``scope``: who shares entries: ``"key"``, ``"tenant"`` (default: the key's
+    tenant path), ``"team"`` (its first two segments) or ``"org"`` (its first segment), never
+    wider. ``ttl_s`` (3600), ``max_ttl_s`` (86400: the most an ``x-llmgw-cache-ttl`` header
+    may ask for). ``semantic`` (false): also answer paraphrases of cached questions;
+    ``semantic_threshold`` (the embedder's calibrated default; a cosine similarity in (0, 1]);
+    ``semantic_tools`` and ``semantic_nondeterministic`` (false): let calls with tools, or
+    without temperature 0 or a seed, be matched by meaning too.
+
 ``[[pricing]]``
     Overrides or adds to the built-in price table, in dollars per million tokens: ``model``,
     ``provider`` (optional), ``input_per_mtok``, ``output_per_mtok``,

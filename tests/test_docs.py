@@ -53,3 +53,14 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert commands is not None
     lines = [line for line in commands.group(1).splitlines() if line.strip()]
     assert "llmgw serve" in lines[0] and "pytest" in lines[1]
+
+
+def test_readme_cache_example_loads() -> None:
+    cache = tomllib.loads(block_with("[cache]"))
+    cache["providers"] = {"openai": {"kind": "openai"}}
+    cache["models"] = {"gpt-4o": {"deployments": [{"provider": "openai", "model": "gpt-4o"}]}}
+    settings = parse_settings(cache)
+    assert settings.cache.max_entries == 500_000
+    acme = settings.tenants["acme"]
+    assert acme.cache is not None and acme.cache.semantic is True
+    assert acme.cache_models["gpt-4o"].ttl_s == 600

@@ -2,7 +2,8 @@
 
 The file runs as written (a mock provider, two mock models, tenants ``acme`` and
 ``acme/search``) and shows, commented out, how to add OpenAI, Anthropic and Gemini accounts,
-a tenant routing policy, tenant rate limits and budgets, the ``[routing]`` and ``[limits]``
+a tenant routing policy, tenant rate limits and budgets, a tenant cache policy, ``[cache]``,
+the ``[routing]`` and ``[limits]``
 defaults and a pricing override. Each section's
 data is rendered with tomli-w so the file is always valid TOML; ``starter_toml()`` builds the
 text and is what ``examples/llmgw.toml`` holds.
@@ -274,6 +275,37 @@ def _routing_defaults() -> dict[str, Any]:
     return {"routing": data}
 
 
+TENANT_CACHE_NOTE = """
+# Response cache: by default calls with temperature 0 or a seed are answered from a cache for
+# ttl_s seconds, shared by the key's tenant (scope = "key" | "tenant" | "team" | "org", never
+# wider). semantic = true also answers paraphrases of cached questions (offline embeddings;
+# numbers, dates, names, places and negation must agree). Per model under .models."<name>".
+"""
+
+TENANT_CACHE: dict[str, Any] = {
+    "tenants": {
+        "acme": {
+            "cache": {
+                "mode": "deterministic",
+                "scope": "tenant",
+                "ttl_s": 3600,
+                "semantic": True,
+                "models": {"mock-large": {"ttl_s": 600}},
+            }
+        }
+    }
+}
+
+CACHE_NOTE = """
+# Cache store: caps across all tenants (least recently used entries go first); every policy key
+# of a tenant's cache table may be set here as the default for all tenants.
+"""
+
+CACHE: dict[str, Any] = {
+    "cache": {"enabled": True, "max_entries": 500_000, "max_bytes": 1024 * 1024 * 1024}
+}
+
+
 PRICING: dict[str, Any] = {
     "pricing": [
         {
@@ -311,6 +343,8 @@ def starter_toml() -> str:
         TENANTS_NOTE + _toml(TENANTS),
         TENANT_ROUTING_NOTE + _commented(TENANT_ROUTING),
         TENANT_LIMITS_NOTE + _commented(TENANT_LIMITS),
+        TENANT_CACHE_NOTE + _commented(TENANT_CACHE),
+        CACHE_NOTE + _commented(CACHE),
         ROUTING_NOTE + _commented(_routing_defaults()),
         LIMITS_NOTE + _commented(_limits_defaults()),
         PRICING_NOTE + _commented(PRICING),
