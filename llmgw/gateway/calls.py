@@ -136,6 +136,8 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
                     return
                 if call.cache.status == MISS:
                     gw.cache.missed(call.cache)
+                    if gw.live is not None:
+                        gw.live.cache_miss(call.tenant)
             if req.stream:
                 from llmgw.gateway.streaming import stream_call
 

@@ -170,6 +170,7 @@ class Gateway:
         self.audit.start()
         if self.cache is not None:
             self.cache.start()
+            self.live.cache.enabled = True
         self.keys.start()
         self.alerts.start()
         from llmgw.audit.shadow import Shadow, load_shadow_policies

@@ -185,7 +185,7 @@ def _nonempty(resp: httpx.Response) -> list[dict[str, Any]]:
 
 def test_cache_shape(env: Env) -> None:
     body = env.get("/admin/cache").json()
-    assert body["enabled"] is False and body["hit_rate"] is None
+    assert body["enabled"] is True and body["hit_rate"] is None  # on by default, no traffic yet
     assert body["exact_hits"] == body["semantic_hits"] == body["misses"] == 0
     assert body["savings_nanos"] == 0 and body["by_tenant"] == []
 
