@@ -52,7 +52,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -68,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
+from overhead import free_port, median_of
 
 if TYPE_CHECKING:
     from llmgw.cache.semantic import SemanticIndex
@@ -148,12 +148,6 @@ UNRELATED_SPORTS = ["chess", "tennis", "rowing", "cricket", "fencing", "curling"
 
 
 # -- processes and wrk ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float) -> float | None:
@@ -264,11 +258,6 @@ def parse_wrk(out: str) -> dict[str, float]:
         "requests": float(sent.group(1)),
         "non_2xx": float(errors.group(1)) if errors else 0.0,
     }
-
-
-def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Each figure's median over the rounds."""
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 TOKEN_BUCKETS = ((1, 16), (17, 32), (33, 64), (65, 256))

@@ -52,6 +52,11 @@ def model_index(settings: Settings) -> ModelIndex:
     return index
 
 
+def in_subtree(tenant: str, node: str) -> bool:
+    """Is ``tenant`` the node ``node`` itself or a path below it (``acme/x`` but not ``acme2``)?"""
+    return tenant == node or tenant.startswith(node + "/")
+
+
 def resolve_model(settings: Settings, name: str) -> ModelConfig | None:
     """The model called ``name`` or aliased as ``name``; None when there is none."""
     return model_index(settings).resolve(name)

@@ -33,6 +33,7 @@ from llmgw.cache.policy import CachePolicy, resolve_policy, scope_id
 from llmgw.cache.store import CacheReads, CacheWriter, Found, NewEntry, purge
 from llmgw.config import Settings
 from llmgw.store.db import open_db
+from llmgw.tenancy import in_subtree
 from llmgw.types import ChatRequest
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ class ResponseCache:
         known = self._recent.get(request_id)
         if known is None:
             known = await asyncio.to_thread(hit_of_request, self.state_path, request_id)
-        if known is None or not within(known[0], tenant):
+        if known is None or not in_subtree(known[0], tenant):
             return None
         hit_tenant, entry = known
         removed = await asyncio.to_thread(delete_entry, self.state_path, entry)
@@ -265,11 +266,6 @@ class ResponseCache:
         if self._semantic is not None:
             self._semantic.forget(parts)
         return removed
-
-
-def within(node: str, tenant: str) -> bool:
-    """Is ``node`` the tenant itself or below it?"""
-    return node == tenant or node.startswith(tenant + "/")
 
 
 def hit_of_request(state_path: Path, request_id: str) -> tuple[str, int] | None:

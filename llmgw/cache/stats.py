@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from llmgw.limits.ledger import usd_text
+from llmgw.store.keys import tenant_bounds
 
 KINDS = ("hit-exact", "hit-semantic", "miss", "bypass", "flag")
 
@@ -18,7 +19,7 @@ KINDS = ("hit-exact", "hit-semantic", "miss", "bypass", "flag")
 def _subtree(tenant: str | None) -> tuple[str, list[Any]]:
     if tenant is None:
         return "1", []
-    return "(tenant = ? OR (tenant >= ? AND tenant < ?))", [tenant, tenant + "/", tenant + "0"]
+    return "(tenant = ? OR (tenant >= ? AND tenant < ?))", [tenant, *tenant_bounds(tenant)]
 
 
 def cache_stats(

@@ -24,6 +24,7 @@ from typing import Any
 
 from llmgw.cache.entry import CachedAnswer
 from llmgw.store.db import open_db, transaction
+from llmgw.store.keys import tenant_bounds
 
 log = logging.getLogger("llmgw.cache")
 
@@ -371,7 +372,7 @@ def purge(
     vector indexes are dropped too (they are rebuilt from the remaining entries on next use).
     """
     where = "(tenant = ? OR (tenant >= ? AND tenant < ?))"
-    params: list[Any] = [tenant, tenant + "/", tenant + "0"]
+    params: list[Any] = [tenant, *tenant_bounds(tenant)]
     if model is not None:
         where += " AND model = ?"
         params.append(model)

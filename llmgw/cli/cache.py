@@ -12,11 +12,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from llmgw.cache.service import delete_entry, hit_of_request, within
+from llmgw.cache.service import delete_entry, hit_of_request
 from llmgw.cache.stats import cache_stats
 from llmgw.cache.store import purge
 from llmgw.cli.budgets import JSON_OPTION, check_tenant, open_state
 from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
+from llmgw.tenancy import in_subtree
 
 app = typer.Typer(help="The response cache: stats, purge, flag.", no_args_is_help=True)
 
@@ -98,7 +99,7 @@ def flag_cmd(
     if not path.exists():
         raise fail(f"no state at {path} (run llmgw serve or pass --state)")
     hit = hit_of_request(path, request_id)
-    if hit is None or (tenant is not None and not within(hit[0], check_tenant(tenant))):
+    if hit is None or (tenant is not None and not in_subtree(hit[0], check_tenant(tenant))):
         raise fail(f"no cache hit recorded as {request_id!r}", code=1)
     removed = delete_entry(path, hit[1])
     with open_state(state, write=True) as conn:

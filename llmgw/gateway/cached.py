@@ -13,7 +13,8 @@ import orjson
 
 from llmgw.cache.entry import CachedAnswer
 from llmgw.gateway.asgi import JSON_HEADERS, SSE_HEADERS, Send, send_bytes
-from llmgw.gateway.calls import CACHE_PROVIDER, Call
+from llmgw.gateway.calls import Call
+from llmgw.limits.ledger import CACHE_PROVIDER
 from llmgw.types import StreamMeta
 
 

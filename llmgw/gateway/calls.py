@@ -39,6 +39,7 @@ from llmgw.gateway.asgi import JSON_HEADERS, ClientGone, Receive, Scope, Send, r
 from llmgw.gateway.limiter import BILLED_OUTCOMES, rate_headers
 from llmgw.gateway.route import AtCapacity, Hop, Route
 from llmgw.gateway.runtime import Gateway
+from llmgw.limits.ledger import CACHE_PROVIDER
 from llmgw.limits.model import Admission
 from llmgw.providers.base import Provider
 from llmgw.routing.policy import RoutePlan
@@ -49,7 +50,6 @@ from llmgw.wire import openai as openai_wire
 
 log = logging.getLogger("llmgw.gateway")
 
-CACHE_PROVIDER = "cache"  # the provider name on the record of a call answered from the cache
 CODECS: dict[str, ModuleType] = {"openai": openai_wire, "anthropic": anthropic_wire}
 DEGRADED_MODEL = "llmgw-degraded"
 

@@ -27,13 +27,14 @@ from typing import Any
 
 from llmgw.audit.record import AuditRecord
 from llmgw.config import Settings
-from llmgw.gateway.live_tail import SUBSCRIBER_QUEUE, Subscriber, call_summary, in_subtree
+from llmgw.gateway.live_tail import SUBSCRIBER_QUEUE, Subscriber, call_summary
 from llmgw.gateway.live_windows import Buckets, percentile
 from llmgw.gateway.metrics import Metrics
+from llmgw.limits.ledger import CACHE_PROVIDER
 from llmgw.limits.periods import period_end, period_start
 from llmgw.routing.breaker import BreakerBoard
 from llmgw.routing.clock import Clock, SystemClock
-from llmgw.tenancy import tenant_chain
+from llmgw.tenancy import in_subtree, tenant_chain
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -44,8 +45,6 @@ LATENCY_RING = 1024  # latencies / TTFTs kept per deployment
 TAIL_RING = 1000  # recent calls kept for the tail
 TENANT_ERRORS = 20  # recent failed calls kept per tenant node
 FAILED = frozenset({"error", "rejected", "degraded"})
-CACHE_PROVIDER = "cache"
-
 # fields of a tenant's per-second bucket
 REQUESTS, TOKENS, REJECTIONS, ERRORS = 0, 1, 2, 3
 # fields of a deployment's per-second bucket

@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 from llmgw.audit.record import AuditRecord
+from llmgw.tenancy import in_subtree
 
 SUBSCRIBER_QUEUE = 512  # events buffered per SSE subscriber before the oldest are dropped
 
@@ -43,10 +44,6 @@ class Subscriber:
     def close(self) -> None:
         self.closed = True
         self.wake.set()
-
-
-def in_subtree(tenant: str, node: str) -> bool:
-    return tenant == node or tenant.startswith(node + "/")
 
 
 def call_summary(rec: AuditRecord) -> dict[str, Any]:
