@@ -20,7 +20,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
 
-from llmgw.config import Price
+from llmgw.settings.schema import Price
 from llmgw.types import Usage
 
 NANOS_PER_USD = 1_000_000_000

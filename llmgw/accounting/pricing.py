@@ -1,4 +1,5 @@
-"""Versioned prices: which :class:`~llmgw.config.Price` applies to a provider model on a date.
+"""Versioned prices: which :class:`~llmgw.settings.schema.Price` applies to a provider model
+on a date.
 
 The built-in table lives in ``prices.toml`` next to this module (package data). Operators add to
 it or override it with ``[[pricing]]`` entries in ``llmgw.toml``; :meth:`PriceBook.builtin`
@@ -27,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
 
-from llmgw.config import Price
+from llmgw.settings.schema import Price
 
 PRICES_RESOURCE = "prices.toml"
 _VERSION_SUFFIX = re.compile(r"[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3}|latest|v\d+)")

@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from llmgw.audit.chain import GENESIS
-from llmgw.audit.settings import DEFAULT_KEY_ENV
+from llmgw.settings.audit import DEFAULT_KEY_ENV
 
 CHECKPOINT_DOMAIN = b"llmgw-audit-checkpoint-v1\0"
 KEY_FILE = "audit.key"

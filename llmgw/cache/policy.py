@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmgw.config import Settings
-from llmgw.tenancy import tenant_chain
+from llmgw.settings.schema import Settings
+from llmgw.settings.tenancy import tenant_chain
 
 
 @dataclass(slots=True, frozen=True)

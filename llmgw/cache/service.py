@@ -31,9 +31,9 @@ from llmgw.cache.entry import CachedAnswer
 from llmgw.cache.keys import context_key, exact_key
 from llmgw.cache.policy import CachePolicy, resolve_policy, scope_id
 from llmgw.cache.store import CacheReads, CacheWriter, Found, NewEntry, purge
-from llmgw.config import Settings
+from llmgw.settings.schema import Settings
+from llmgw.settings.tenancy import in_subtree
 from llmgw.store.db import open_db
-from llmgw.tenancy import in_subtree
 from llmgw.types import ChatRequest
 
 if TYPE_CHECKING:

@@ -19,12 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from llmgw.accounting.cost import format_usd, usd_to_nanos
-from llmgw.audit import runs as run_store
-from llmgw.audit.diff import CATEGORIES, DEFAULT_SIMILARITY, FINDINGS
-from llmgw.audit.diff_report import ORIGINAL, load_diff, print_summary, to_json, to_markdown
-from llmgw.audit.diff_rules import crossed, parse_rules
-from llmgw.audit.runs import RunResult
 from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, console, fail, print_table, state_path
+from llmgw.replay import runs as run_store
+from llmgw.replay.diff import CATEGORIES, DEFAULT_SIMILARITY, FINDINGS
+from llmgw.replay.diff_report import ORIGINAL, load_diff, print_summary, to_json, to_markdown
+from llmgw.replay.diff_rules import crossed, parse_rules
+from llmgw.replay.runs import RunResult
 from llmgw.store.db import open_db
 
 _TENANT = typer.Option(None, "--tenant", "-t", help="This tenant and the ones below it.")
@@ -77,8 +77,8 @@ def replay(
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Re-send recorded calls (those with a kept request body) to another model."""
-    from llmgw.audit.replay import prepare, select_originals
     from llmgw.gateway.runtime import build_gateway
+    from llmgw.replay.resend import prepare, select_originals
     from llmgw.settings import ConfigError, load_settings
 
     cap = _max_cost(max_cost)
@@ -151,7 +151,7 @@ async def _run(
     cap: int | None,
     spent: int,
 ) -> Any:
-    from llmgw.audit.replay import close_gateway, replay_items
+    from llmgw.replay.resend import close_gateway, replay_items
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),

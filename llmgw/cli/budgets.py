@@ -20,9 +20,9 @@ import typer
 from rich.table import Table
 
 from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, console, fail, print_table, state_path
-from llmgw.config import Settings, TenantLimits
 from llmgw.limits import overrides
 from llmgw.limits.ledger import budget_status, tenant_tree
+from llmgw.settings.schema import Settings, TenantLimits
 from llmgw.store.db import open_db
 from llmgw.store.keys import validate_tenant
 

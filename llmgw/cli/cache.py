@@ -17,7 +17,7 @@ from llmgw.cache.stats import cache_stats
 from llmgw.cache.store import purge
 from llmgw.cli.budgets import JSON_OPTION, check_tenant, open_state
 from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
-from llmgw.tenancy import in_subtree
+from llmgw.settings.tenancy import in_subtree
 
 app = typer.Typer(help="The response cache: stats, purge, flag.", no_args_is_help=True)
 

@@ -19,7 +19,7 @@ import tomli_w
 import typer
 
 from llmgw.cli.common import console, fail
-from llmgw.config import LimitsConfig, RoutingConfig
+from llmgw.settings.schema import LimitsConfig, RoutingConfig
 
 HEADER = """\
 # llmgw.toml: configuration of the llmgw gateway.

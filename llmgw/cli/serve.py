@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, CliError, console, state_path
-from llmgw.config import Settings
+from llmgw.settings.schema import Settings
 
 
 def serve(

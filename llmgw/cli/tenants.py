@@ -24,7 +24,6 @@ from llmgw.cli.budgets import (
     open_state,
 )
 from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, console, print_table
-from llmgw.config import TenantLimits
 from llmgw.limits import overrides
 from llmgw.limits.ledger import (
     active_key_counts,
@@ -35,6 +34,7 @@ from llmgw.limits.ledger import (
     usd_text,
 )
 from llmgw.limits.periods import period_end, period_start
+from llmgw.settings.schema import TenantLimits
 
 app = typer.Typer(help="The tenant tree: limits, budgets, spend and keys per node.")
 

@@ -8,11 +8,11 @@ import time
 import orjson
 
 from llmgw.errors import AuthenticationFailed, GatewayError, NotFound
-from llmgw.gateway.admin import handle_admin
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, header, send_bytes
 from llmgw.gateway.cache_api import FLAG_PATH, handle_flag
 from llmgw.gateway.calls import CODECS, handle_chat
 from llmgw.gateway.runtime import Gateway
+from llmgw.ops.admin import handle_admin
 
 log = logging.getLogger("llmgw.gateway")
 

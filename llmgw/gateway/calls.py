@@ -26,7 +26,6 @@ from llmgw.accounting.tokens import count_completion, count_prompt
 from llmgw.audit.record import AuditRecord, new_request_id
 from llmgw.cache.entry import CachedAnswer, storable
 from llmgw.cache.service import MISS, CacheCall
-from llmgw.config import Deployment
 from llmgw.errors import (
     BadRequest,
     GatewayError,
@@ -43,6 +42,7 @@ from llmgw.limits.ledger import CACHE_PROVIDER
 from llmgw.limits.model import Admission
 from llmgw.providers.base import Provider
 from llmgw.routing.policy import RoutePlan
+from llmgw.settings.schema import Deployment
 from llmgw.store.keys import KeyRecord
 from llmgw.types import ChatRequest, ChatResponse, Usage
 from llmgw.wire import anthropic as anthropic_wire

@@ -15,11 +15,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from llmgw.config import Settings, TenantLimits
 from llmgw.gateway.limiter import Limiter
 from llmgw.limits import ledger, overrides
 from llmgw.limits.chain import node_limits
 from llmgw.limits.model import BudgetSpec
+from llmgw.settings.schema import Settings, TenantLimits
 from llmgw.store.db import open_db
 
 log = logging.getLogger("llmgw.limits")

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 from llmgw.accounting.pricing import PriceBook
 from llmgw.accounting.tokens import count_prompt
-from llmgw.config import Settings, TenantLimits
 from llmgw.errors import LimitExceeded
 from llmgw.limits.chain import node_limits
 from llmgw.limits.model import Admission, BudgetUsage, LimitStore, NodeLimits, RateState, Rejected
 from llmgw.limits.reserve import worst_case
 from llmgw.routing.policy import RoutePlan
+from llmgw.settings.schema import Settings, TenantLimits
 from llmgw.types import ChatRequest
 
 log = logging.getLogger("llmgw.limits")

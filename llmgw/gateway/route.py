@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmgw.config import Deployment, ModelConfig
 from llmgw.errors import UpstreamError
 from llmgw.gateway.runtime import Gateway
 from llmgw.limits.capacity import CapacityBoard
@@ -33,6 +32,7 @@ from llmgw.routing.backoff import Deadline, retry_delay
 from llmgw.routing.breaker import CircuitBreaker
 from llmgw.routing.health import DeploymentHealth
 from llmgw.routing.policy import RoutePlan
+from llmgw.settings.schema import Deployment, ModelConfig
 
 _rng = random.Random()
 

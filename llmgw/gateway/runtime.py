@@ -26,16 +26,15 @@ from llmgw.accounting.pricing import PriceBook
 from llmgw.audit.redact import Redactor
 from llmgw.audit.writer import AuditWriter
 from llmgw.cache.service import ResponseCache
-from llmgw.config import Deployment, ModelConfig, Settings
-from llmgw.gateway.alerting import AlertSink
 from llmgw.gateway.asgi import Scope
 from llmgw.gateway.auth import KeyTable
 from llmgw.gateway.limit_sync import LimitSync
 from llmgw.gateway.limiter import Limiter
-from llmgw.gateway.live import LiveState
 from llmgw.limits.capacity import CapacityBoard
 from llmgw.limits.local import LocalStore
 from llmgw.limits.model import LimitStore
+from llmgw.ops.alerting import AlertSink
+from llmgw.ops.live import LiveState
 from llmgw.providers.base import Provider
 from llmgw.providers.faults import FaultInjector, FaultyProvider
 from llmgw.providers.http import HttpProvider
@@ -48,7 +47,8 @@ from llmgw.routing.clock import Clock, SystemClock
 from llmgw.routing.health import HealthBoard
 from llmgw.routing.policy import RoutePlan, plan
 from llmgw.routing.strategy import order
-from llmgw.settings import (
+from llmgw.settings.schema import Deployment, ModelConfig, Settings
+from llmgw.settings.tenancy import (
     allowed_models,
     resolve_model,
     retention_for,
@@ -97,7 +97,7 @@ class Gateway:
     _prices: dict[str, Decimal | None] = field(default_factory=dict)
     _persist: BreakerPersister | None = None
     limit_sync: LimitSync | None = None
-    shadow: Any = None  # llmgw.audit.shadow.Shadow when a tenant mirrors traffic
+    shadow: Any = None  # llmgw.replay.shadow.Shadow when a tenant mirrors traffic
     live: LiveState | None = None  # operator views, the call tail and metrics
     cache: ResponseCache | None = None  # None when [cache] enabled = false
     _rng: random.Random = field(default_factory=random.Random)
@@ -173,7 +173,7 @@ class Gateway:
             self.live.cache.enabled = True
         self.keys.start()
         self.alerts.start()
-        from llmgw.audit.shadow import Shadow, load_shadow_policies
+        from llmgw.replay.shadow import Shadow, load_shadow_policies
 
         if load_shadow_policies(self.settings):
             self.shadow = Shadow.for_gateway(self)

@@ -25,11 +25,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from llmgw.config import Deployment, Settings
 from llmgw.limits.fairqueue import FairGate, GateStats
 from llmgw.limits.gcra import Gcra
 from llmgw.limits.model import Rejected, RejectKind
 from llmgw.routing.clock import Clock
+from llmgw.settings.schema import Deployment, Settings
 
 DEFAULT_RESET_S = 1.0  # when a provider says "remaining" without saying when it resets
 MAX_RATE_WAITS = 3

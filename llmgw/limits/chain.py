@@ -6,7 +6,7 @@ operator set an override for it in the state DB, which replaces them entirely (a
 with nothing set lifts that node's limits).
 
 Budgets become ``BudgetSpec``: the dollar limit in integer nanodollars, the key from
-``llmgw.settings_limits.budget_key`` (``month``, ``day:gpt-4o``, ``window3600``).
+``llmgw.settings.limits.budget_key`` (``month``, ``day:gpt-4o``, ``window3600``).
 
 Results are memoised on the settings object, the path and the overrides that apply to the
 chain, so a changed override is picked up at once and an unchanged one costs a dict lookup.
@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from llmgw.accounting.cost import usd_to_nanos
-from llmgw.config import BudgetConfig, Settings, TenantLimits
 from llmgw.limits.model import BudgetSpec, NodeLimits
-from llmgw.settings_limits import budget_key
-from llmgw.tenancy import tenant_chain
+from llmgw.settings.limits import budget_key
+from llmgw.settings.schema import BudgetConfig, Settings, TenantLimits
+from llmgw.settings.tenancy import tenant_chain
 
 _CACHE_MAX = 4096
 _NO_OVERRIDES: Mapping[str, TenantLimits] = {}

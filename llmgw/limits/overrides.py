@@ -24,9 +24,9 @@ from typing import Any, Final, cast
 
 import orjson
 
-from llmgw.config import BUDGET_PERIODS, BudgetConfig, BudgetPeriod, TenantLimits
 from llmgw.limits.chain import budget_spec as budget_spec  # the one conversion, re-exported
-from llmgw.settings_limits import budget_key
+from llmgw.settings.limits import budget_key
+from llmgw.settings.schema import BUDGET_PERIODS, BudgetConfig, BudgetPeriod, TenantLimits
 from llmgw.store.db import transaction
 from llmgw.store.keys import validate_tenant
 

@@ -15,9 +15,9 @@ from typing import Protocol
 
 import orjson
 
-from llmgw.config import ProviderConfig
 from llmgw.errors import UpstreamError
 from llmgw.providers.transport import Timeouts, Transport
+from llmgw.settings.schema import ProviderConfig
 from llmgw.types import ChatRequest, ChatResponse, Chunk
 from llmgw.wire import anthropic as anthropic_wire
 from llmgw.wire import gemini as gemini_wire

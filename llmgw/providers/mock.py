@@ -29,10 +29,10 @@ import os
 import time
 from collections.abc import AsyncIterator
 
-from llmgw.config import ProviderConfig
 from llmgw.mock.faults import STREAM_KINDS, Fault, FaultTable
 from llmgw.providers.faults import request_fault, strike
 from llmgw.providers.mock_engine import MockAnswer, MockEngine, answer_chunks, is_token
+from llmgw.settings.schema import ProviderConfig
 from llmgw.types import ChatRequest, ChatResponse, Chunk, Usage
 
 __all__ = ["MockEngine", "MockProvider", "content_filter_answer"]

@@ -17,9 +17,9 @@ import math
 import os
 import random
 
-from llmgw.config import RetryConfig
 from llmgw.routing.clock import Clock
 from llmgw.routing.window import SlidingWindow
+from llmgw.settings.schema import RetryConfig
 
 NO_BACKOFF_ENV = "LLMGW_NO_BACKOFF"
 MAX_EXPONENT = 62  # beyond this base * 2**n is past any sensible cap anyway

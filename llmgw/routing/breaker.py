@@ -44,10 +44,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from llmgw.config import BreakerConfig
 from llmgw.errors import ERROR_CLASSES
 from llmgw.routing.clock import Clock
 from llmgw.routing.window import SlidingWindow
+from llmgw.settings.schema import BreakerConfig
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from llmgw.config import STRATEGIES, Deployment, ModelConfig, Settings
 from llmgw.errors import BadRequest, PermissionDenied
-from llmgw.tenancy import resolve_model, tenant_chain
+from llmgw.settings.schema import STRATEGIES, Deployment, ModelConfig, Settings
+from llmgw.settings.tenancy import resolve_model, tenant_chain
 
 HEADER_PROVIDER = "x-llmgw-provider"
 HEADER_STRATEGY = "x-llmgw-strategy"
@@ -289,7 +289,7 @@ class RoutePlanner:
 
 
 # Settings holds dicts (not hashable): key by identity and keep the object alive next to its
-# planner so an id is never reused while cached (as ``llmgw.tenancy.model_index`` does).
+# planner so an id is never reused while cached (as ``llmgw.settings.tenancy.model_index`` does).
 _planners: dict[int, RoutePlanner] = {}
 
 

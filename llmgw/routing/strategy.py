@@ -1,7 +1,7 @@
 """Ordering a model's deployments for one call: first = preferred, the rest = failover order.
 
 ``order(candidates, strategy, health, prices, rng)`` returns a new list; the strategies
-(``llmgw.config.STRATEGIES``):
+(``llmgw.settings.schema.STRATEGIES``):
 
 - ``priority``: the order written in the config.
 - ``weighted``: weighted random without replacement by ``Deployment.weight``: the first pick
@@ -24,8 +24,8 @@ import random
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from llmgw.config import STRATEGIES, Deployment, Price
 from llmgw.routing.health import HealthBoard
+from llmgw.settings.schema import STRATEGIES, Deployment, Price
 
 PriceOf = Callable[[Deployment], Decimal | None]
 

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from llmgw.config import RetryConfig
 from llmgw.routing import backoff
 from llmgw.routing.backoff import Deadline, RetryBudget, backoff_delay, retry_delay
 from llmgw.routing.clock import FakeClock
+from llmgw.settings.schema import RetryConfig
 
 
 @pytest.fixture(autouse=True)

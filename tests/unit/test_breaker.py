@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmgw.config import BreakerConfig
 from llmgw.errors import ERROR_CLASSES
 from llmgw.routing.breaker import (
     NON_TRIPPING,
@@ -18,6 +17,7 @@ from llmgw.routing.breaker import (
     Transition,
 )
 from llmgw.routing.clock import FakeClock
+from llmgw.settings.schema import BreakerConfig
 
 DEP = "openai/gpt-4o"
 

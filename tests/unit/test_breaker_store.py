@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from llmgw.config import BreakerConfig
 from llmgw.routing.breaker import BreakerBoard, Transition
 from llmgw.routing.breaker_store import BreakerStore
 from llmgw.routing.clock import FakeClock
+from llmgw.settings.schema import BreakerConfig
 from llmgw.store.db import open_db
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from llmgw.config import Deployment, ModelConfig, Settings
 from llmgw.limits.capacity import CapacityBoard, parse_go_duration, parse_rate_headers
 from llmgw.limits.model import Rejected
 from llmgw.routing.clock import FakeClock
+from llmgw.settings.schema import Deployment, ModelConfig, Settings
 
 WALL = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

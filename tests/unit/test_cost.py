@@ -16,7 +16,7 @@ from llmgw.accounting.cost import (
     usd_to_nanos,
 )
 from llmgw.accounting.pricing import PriceBook
-from llmgw.config import Price
+from llmgw.settings.schema import Price
 from llmgw.types import Usage
 
 MINI = Price("gpt-4o-mini", Decimal("0.15"), Decimal("0.60"), Decimal("0.075"), "openai")

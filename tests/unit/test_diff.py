@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from llmgw.audit.diff import Side, compare, json_requested, lexical_similarity, normalise
-from llmgw.audit.diff_rules import crossed, parse_rules, percentile, summarise
+from llmgw.replay.diff import Side, compare, json_requested, lexical_similarity, normalise
+from llmgw.replay.diff_rules import crossed, parse_rules, percentile, summarise
 
 
 def side(text: str = "", **kw: object) -> Side:

@@ -12,18 +12,18 @@ import orjson
 import pytest
 
 from llmgw.audit.record import INSERT_SQL, AuditRecord
-from llmgw.config import Settings
-from llmgw.gateway import admin_views
-from llmgw.gateway.live import (
+from llmgw.limits.model import BudgetSpec
+from llmgw.ops import views as admin_views
+from llmgw.ops.live import (
     LATENCY_RING,
     TAIL_RING,
     Buckets,
     LiveState,
     percentile,
 )
-from llmgw.limits.model import BudgetSpec
 from llmgw.routing.clock import FakeClock
-from llmgw.settings_parse import parse_settings
+from llmgw.settings.parse import parse_settings
+from llmgw.settings.schema import Settings
 from llmgw.store.db import open_db
 from llmgw.wire.sse import SseParser
 

@@ -9,12 +9,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmgw.audit.record import AuditRecord
-from llmgw.config import BreakerConfig
-from llmgw.gateway.live import LiveState
-from llmgw.gateway.metrics import Metrics
+from llmgw.ops.live import LiveState
+from llmgw.ops.metrics import Metrics
 from llmgw.routing.breaker import BreakerBoard
 from llmgw.routing.clock import FakeClock
-from llmgw.settings_parse import parse_settings
+from llmgw.settings.parse import parse_settings
+from llmgw.settings.schema import BreakerConfig
 
 CONFIG = """
 [providers.a]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from llmgw.config import ProviderConfig
 from llmgw.errors import UpstreamError
 from llmgw.mock.faults import FaultTable, parse_fault
 from llmgw.providers.mock import MockProvider
@@ -19,6 +18,7 @@ from llmgw.providers.mock_engine import (
     estimate_input_tokens,
     split_arguments,
 )
+from llmgw.settings.schema import ProviderConfig
 from llmgw.types import ChatRequest, Chunk
 
 WEATHER = {

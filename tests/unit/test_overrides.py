@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmgw.config import BudgetConfig, TenantLimits
 from llmgw.limits import overrides
+from llmgw.settings.schema import BudgetConfig, TenantLimits
 from llmgw.store.schema import apply_migrations
 
 

@@ -17,7 +17,7 @@ from llmgw.accounting.pricing import (
     parse_price_table,
     price_from_mapping,
 )
-from llmgw.config import Price
+from llmgw.settings.schema import Price
 
 D = dt.date
 

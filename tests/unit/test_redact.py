@@ -8,7 +8,7 @@ import time
 import pytest
 
 from llmgw.audit.redact import Redactor, luhn_ok
-from llmgw.audit.settings import check_patterns
+from llmgw.settings.audit import check_patterns
 
 R = Redactor()
 

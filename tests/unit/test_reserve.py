@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from llmgw.accounting.pricing import PriceBook
-from llmgw.config import Price
 from llmgw.limits.model import Demand
 from llmgw.limits.reserve import output_bound, reservation, worst_case
+from llmgw.settings.schema import Price
 
 BOOK = PriceBook(
     [

@@ -6,11 +6,11 @@ import tomllib
 
 import pytest
 
-from llmgw.config import Settings
 from llmgw.errors import BadRequest, PermissionDenied
 from llmgw.routing.policy import RoutePlan, plan, planner_for, tenant_policy
-from llmgw.settings_parse import parse_settings
-from llmgw.tenancy import allowed_models
+from llmgw.settings.parse import parse_settings
+from llmgw.settings.schema import Settings
+from llmgw.settings.tenancy import allowed_models
 
 CONFIG = """
 [providers.oa]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from llmgw.cli.init import init, starter_toml
 from llmgw.settings import ConfigError, embedded_default, env_default, load_settings
-from llmgw.settings_parse import key_join
+from llmgw.settings.parse import key_join
 
 KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
 

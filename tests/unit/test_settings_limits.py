@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from llmgw.config import BudgetConfig, LimitsConfig, TenantLimits
 from llmgw.limits.chain import node_limits
 from llmgw.limits.model import BudgetSpec, NodeLimits
 from llmgw.settings import ConfigError, load_settings
+from llmgw.settings.schema import BudgetConfig, LimitsConfig, TenantLimits
 
 BASE = """
 [providers.mock]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llmgw.config import BreakerConfig, RetryConfig, RoutingConfig, TenantRouting
 from llmgw.settings import ConfigError, load_settings
+from llmgw.settings.schema import BreakerConfig, RetryConfig, RoutingConfig, TenantRouting
 
 BASE = """
 [providers.mock]

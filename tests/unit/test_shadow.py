@@ -12,20 +12,20 @@ from typing import Any
 import orjson
 import pytest
 
-from llmgw.audit import runs
-from llmgw.audit.replay import ReplayItem
-from llmgw.audit.runs import RunResult
-from llmgw.audit.shadow import (
+from llmgw.gateway.runtime import Gateway, build_gateway
+from llmgw.replay import runs
+from llmgw.replay.resend import ReplayItem
+from llmgw.replay.runs import RunResult
+from llmgw.replay.shadow import (
     Shadow,
     ShadowPolicy,
     load_shadow_policies,
     policy_for,
     save_in_state,
 )
-from llmgw.config import ModelConfig
-from llmgw.gateway.runtime import Gateway, build_gateway
-from llmgw.settings_fields import ConfigError
-from llmgw.settings_parse import parse_settings
+from llmgw.settings.fields import ConfigError
+from llmgw.settings.parse import parse_settings
+from llmgw.settings.schema import ModelConfig
 from llmgw.store.db import open_db
 from llmgw.types import ChatRequest
 

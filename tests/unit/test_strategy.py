@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from llmgw.config import Deployment, Price
 from llmgw.routing.clock import FakeClock
 from llmgw.routing.health import HealthBoard
 from llmgw.routing.strategy import blended_price, order
+from llmgw.settings.schema import Deployment, Price
 
 A = Deployment("a", "m", weight=1)
 B = Deployment("b", "m", weight=3)

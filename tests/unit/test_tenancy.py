@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from llmgw.config import Deployment, ModelConfig, ProviderConfig, Settings, TenantConfig
 from llmgw.settings import (
     allowed_models,
     embedded_default,
@@ -14,6 +13,7 @@ from llmgw.settings import (
     tenant_chain,
     tenant_known,
 )
+from llmgw.settings.schema import Deployment, ModelConfig, ProviderConfig, Settings, TenantConfig
 
 
 def _model(name: str, *aliases: str) -> ModelConfig:

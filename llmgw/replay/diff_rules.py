@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from llmgw.audit.diff import CATEGORIES, FINDINGS, PairDiff, Side
+from llmgw.replay.diff import CATEGORIES, FINDINGS, PairDiff, Side
 
 COUNT_METRICS: tuple[str, ...] = CATEGORIES + FINDINGS
 DELTA_METRICS: dict[str, str] = {

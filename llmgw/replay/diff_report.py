@@ -1,7 +1,7 @@
 """Building a diff from the state file, and showing it: rich summary, JSON and Markdown.
 
 ``load_diff(conn, run_a, run_b)`` pairs two sides by original id (either may be ``original``:
-the answers on the audit record) and compares every pair with ``llmgw.audit.diff.compare``;
+the answers on the audit record) and compares every pair with ``llmgw.replay.diff.compare``;
 ``to_json`` / ``to_markdown`` / ``print_summary`` render the result.
 """
 
@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from llmgw.accounting.cost import format_usd
-from llmgw.audit import runs
-from llmgw.audit.diff import (
+from llmgw.errors import GatewayError
+from llmgw.replay import runs
+from llmgw.replay.diff import (
     CATEGORIES,
     DEFAULT_SIMILARITY,
     FINDINGS,
@@ -27,9 +28,8 @@ from llmgw.audit.diff import (
     json_requested,
     side_from_response,
 )
-from llmgw.audit.diff_rules import STAT_FIELDS, summarise
-from llmgw.audit.replay import CODECS
-from llmgw.errors import GatewayError
+from llmgw.replay.diff_rules import STAT_FIELDS, summarise
+from llmgw.replay.resend import CODECS
 
 ORIGINAL = "original"
 _AUDIT_FIELDS = (

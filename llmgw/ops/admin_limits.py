@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from llmgw.audit.query import parse_time
-from llmgw.config import TenantLimits
 from llmgw.errors import BadRequest
 from llmgw.gateway.asgi import Scope
 from llmgw.gateway.runtime import Gateway
 from llmgw.limits import ledger, overrides
+from llmgw.settings.schema import TenantLimits
 from llmgw.store.db import open_db
 
 USAGE_BY = ("tenant", "model", "day", "provider")

@@ -1,6 +1,6 @@
 """Validation of the routing parts of ``llmgw.toml``.
 
-``RoutingReader`` extends ``FieldReader`` with the readers ``llmgw.settings_parse`` calls for:
+``RoutingReader`` extends ``FieldReader`` with the readers ``llmgw.settings.parse`` calls for:
 
 - ``[routing]`` with ``[routing.breaker]``, ``[routing.retry]`` and ``[routing.timeouts]``;
 - a model's ``fallbacks`` and ``context_fallback`` (``link_models``: names resolve to public
@@ -8,7 +8,7 @@
 - ``[tenants."x".routing]`` (``tenant_routing``), including the shadow-traffic keys
   ``shadow_model`` (a public model or alias that live calls are mirrored to) and
   ``shadow_sample`` (the share of calls mirrored, in (0, 1], default 0.1), read by
-  ``llmgw.audit.shadow``.
+  ``llmgw.replay.shadow``.
 
 Errors name the file and the TOML key path, like every other settings error. Pure: no I/O.
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from llmgw.config import (
+from llmgw.settings.fields import FieldReader, key_join
+from llmgw.settings.schema import (
     STRATEGIES,
     BreakerConfig,
     ModelConfig,
@@ -28,7 +29,6 @@ from llmgw.config import (
     TenantRouting,
     TimeoutConfig,
 )
-from llmgw.settings_fields import FieldReader, key_join
 
 ROUTING_KEYS = ("stream_resume", "breaker", "retry", "timeouts")
 BREAKER_KEYS = (

@@ -20,12 +20,12 @@ from typing import Any
 import orjson
 
 from llmgw.errors import AuthenticationFailed, BadRequest, GatewayError, NotFound, PermissionDenied
-from llmgw.gateway import admin_limits
-from llmgw.gateway.admin_views import handle_admin_view
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from llmgw.gateway.auth import presented_key
 from llmgw.gateway.runtime import Gateway
 from llmgw.mock.faults import Fault
+from llmgw.ops import admin_limits
+from llmgw.ops.views import handle_admin_view
 
 MAX_ADMIN_BODY = 64 * 1024
 MAX_FAULT_S = 24 * 3600.0

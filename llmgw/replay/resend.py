@@ -26,12 +26,12 @@ import orjson
 from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.tokens import count_completion, count_prompt
 from llmgw.audit import query as audit_query
-from llmgw.audit.runs import RunResult
-from llmgw.config import ModelConfig
 from llmgw.errors import BadRequest, GatewayError, UpstreamError
 from llmgw.gateway.route import Route
 from llmgw.gateway.runtime import Gateway
+from llmgw.replay.runs import RunResult
 from llmgw.routing.policy import plan
+from llmgw.settings.schema import ModelConfig
 from llmgw.types import ChatRequest, ChatResponse, Usage
 from llmgw.wire import anthropic as anthropic_wire
 from llmgw.wire import openai as openai_wire

@@ -6,12 +6,12 @@ Configured per tenant (the nearest tenant on the chain that sets it wins)::
     shadow_model = "candidate"   # public model or alias
     shadow_sample = 0.1          # share of calls mirrored, in (0, 1]; default 0.1
 
-``TenantRouting`` carries no field for these keys, so ``llmgw.settings_routing`` validates them
+``TenantRouting`` carries no field for these keys, so ``llmgw.settings.routing`` validates them
 and ``load_shadow_policies`` reads them back from the settings file.
 
 ``Shadow.maybe_mirror`` is called after a live call has been answered. It draws against the
 sample rate and, when chosen, starts a background task that sends the same request to the
-candidate (through ``llmgw.audit.replay.send_once``: the gateway's routing and adapters) and
+candidate (through ``llmgw.replay.resend.send_once``: the gateway's routing and adapters) and
 stores the result in the run ``shadow:<model>``, linked to the live call's audit id. At most
 ``max_in_flight`` mirrors run at once; a call that finds them all busy is dropped (counted in
 ``dropped``), never queued. Mirrors neither delay nor change the answer the client got; they
@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmgw.audit.runs import RunResult, create_run, save_result, shadow_run_name
-from llmgw.config import ModelConfig, Settings
-from llmgw.tenancy import tenant_chain
+from llmgw.replay.runs import RunResult, create_run, save_result, shadow_run_name
+from llmgw.settings.schema import ModelConfig, Settings
+from llmgw.settings.tenancy import tenant_chain
 from llmgw.types import ChatRequest
 
 if TYPE_CHECKING:
-    from llmgw.audit.replay import ReplayItem
     from llmgw.gateway.runtime import Gateway
+    from llmgw.replay.resend import ReplayItem
 
 log = logging.getLogger("llmgw.shadow")
 
@@ -134,7 +134,7 @@ class Shadow:
         if model is None or len(self._tasks) >= self.max_in_flight:
             self.dropped += 1
             return False
-        from llmgw.audit.replay import ReplayItem
+        from llmgw.replay.resend import ReplayItem
 
         req = request.with_model(request.model)
         req.stream = False
@@ -149,7 +149,7 @@ class Shadow:
     async def _mirror(self, gw: Gateway, model: ModelConfig, item: ReplayItem) -> None:
         try:
             if self._send is None:
-                from llmgw.audit.replay import send_once
+                from llmgw.replay.resend import send_once
 
                 result = await send_once(gw, model, item)
             else:

@@ -2,7 +2,7 @@
 
 ``FieldReader`` checks one value at a time (type, range, unknown keys) and builds the error
 ``<file>: <key.path>: <what is wrong>``, with key paths spelled as TOML spells them
-(``tenants."acme/search".models``). ``llmgw.settings_parse`` walks the sections with it.
+(``tenants."acme/search".models``). ``llmgw.settings.parse`` walks the sections with it.
 """
 
 from __future__ import annotations

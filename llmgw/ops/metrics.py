@@ -31,8 +31,8 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from llmgw.audit.record import AuditRecord
-from llmgw.config import Settings
 from llmgw.routing.breaker import BreakerBoard
+from llmgw.settings.schema import Settings
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 

@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from llmgw.audit.record import AuditRecord
-from llmgw.tenancy import in_subtree
+from llmgw.settings.tenancy import in_subtree
 
 SUBSCRIBER_QUEUE = 512  # events buffered per SSE subscriber before the oldest are dropped
 

@@ -26,15 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from llmgw.audit.record import AuditRecord
-from llmgw.config import Settings
-from llmgw.gateway.live_tail import SUBSCRIBER_QUEUE, Subscriber, call_summary
-from llmgw.gateway.live_windows import Buckets, percentile
-from llmgw.gateway.metrics import Metrics
 from llmgw.limits.ledger import CACHE_PROVIDER
 from llmgw.limits.periods import period_end, period_start
+from llmgw.ops.live_tail import SUBSCRIBER_QUEUE, Subscriber, call_summary
+from llmgw.ops.live_windows import Buckets, percentile
+from llmgw.ops.metrics import Metrics
 from llmgw.routing.breaker import BreakerBoard
 from llmgw.routing.clock import Clock, SystemClock
-from llmgw.tenancy import in_subtree, tenant_chain
+from llmgw.settings.schema import Settings
+from llmgw.settings.tenancy import in_subtree, tenant_chain
 
 log = logging.getLogger("llmgw.gateway")
 

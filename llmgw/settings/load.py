@@ -6,7 +6,7 @@ Where settings come from (first match wins):
 2. ``./llmgw.toml`` in the current directory, if present;
 3. the environment, when ``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY`` or ``GEMINI_API_KEY`` is
    set: a provider per key with a few current models each, plus the mock models and a ``demo``
-   tenant (see ``llmgw.settings_default``);
+   tenant (see ``llmgw.settings.default``);
 4. the built-in default: a mock provider, models ``mock-small`` (aliases ``gpt-4o-mini``,
    ``claude-haiku-4-5``) and ``mock-large`` (aliases ``gpt-4o``, ``claude-sonnet-4-5``) and a
    ``demo`` tenant allowed every model.
@@ -156,37 +156,12 @@ import os
 import tomllib
 from pathlib import Path
 
-from llmgw.config import Settings
-from llmgw.settings_default import embedded_default, env_default
-from llmgw.settings_fields import ConfigError
-from llmgw.settings_parse import parse_settings
-from llmgw.tenancy import (
-    ModelIndex,
-    allowed_models,
-    model_index,
-    resolve_model,
-    retention_for,
-    tenant_chain,
-    tenant_known,
-)
+from llmgw.settings.default import embedded_default, env_default
+from llmgw.settings.fields import ConfigError
+from llmgw.settings.parse import parse_settings
+from llmgw.settings.schema import Settings
 
 DEFAULT_CONFIG_NAME = "llmgw.toml"
-
-__all__ = [
-    "ConfigError",
-    "ModelIndex",
-    "allowed_models",
-    "embedded_default",
-    "env_default",
-    "load_file",
-    "load_settings",
-    "model_index",
-    "parse_settings",
-    "resolve_model",
-    "retention_for",
-    "tenant_chain",
-    "tenant_known",
-]
 
 
 def load_file(path: Path) -> Settings:

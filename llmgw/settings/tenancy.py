@@ -9,8 +9,8 @@ declared tenant.
 
 from __future__ import annotations
 
-from llmgw.config import ModelConfig, Settings
-from llmgw.settings_parse import TENANT_PATH_RE
+from llmgw.settings.parse import TENANT_PATH_RE
+from llmgw.settings.schema import ModelConfig, Settings
 
 DEFAULT_RETENTION = "full"
 _INDEX_CACHE_SIZE = 8

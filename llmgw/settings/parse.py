@@ -1,10 +1,10 @@
-"""Validation of a parsed ``llmgw.toml`` document into the typed records of ``llmgw.config``.
+"""Validation of a parsed ``llmgw.toml`` document into the records of ``llmgw.settings.schema``.
 
 ``parse_settings(data, file)`` takes what ``tomllib`` returned and either builds a ``Settings``
 or raises ``ConfigError`` naming the file, the dotted key path (TOML spelling, e.g.
 ``tenants."acme/search".models``) and what is wrong. Pure: no file or environment access.
 The accepted keys are documented in the module docstring of ``llmgw.settings``; the routing
-sections are read by ``llmgw.settings_routing``.
+sections are read by ``llmgw.settings.routing``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from llmgw.audit.settings import DEFAULT_KEY_ENV, AuditSecurity, check_patterns
-from llmgw.config import (
+from llmgw.settings.audit import DEFAULT_KEY_ENV, AuditSecurity, check_patterns
+from llmgw.settings.cache import CacheReader
+from llmgw.settings.fields import ConfigError, key_join, type_name
+from llmgw.settings.limits import CAPACITY_KEYS
+from llmgw.settings.routing import name_index
+from llmgw.settings.schema import (
     DEFAULT_AUDIT_BATCH,
     DEFAULT_AUDIT_FLUSH_S,
     DEFAULT_AUDIT_QUEUE,
@@ -40,10 +44,6 @@ from llmgw.config import (
     Settings,
     TenantConfig,
 )
-from llmgw.settings_cache import CacheReader
-from llmgw.settings_fields import ConfigError, key_join, type_name
-from llmgw.settings_limits import CAPACITY_KEYS
-from llmgw.settings_routing import name_index
 
 __all__ = ["ConfigError", "key_join", "parse_audit_security", "parse_settings"]
 
@@ -149,7 +149,7 @@ class _Parser(CacheReader):
         )
 
     def audit_security(self, t: dict[str, Any]) -> AuditSecurity:
-        """``[audit] redact_patterns`` and ``key_env`` (see ``llmgw.audit.settings``)."""
+        """``[audit] redact_patterns`` and ``key_env`` (see ``llmgw.settings.audit``)."""
         self.check_keys(t, AUDIT_KEYS, "audit")
         patterns = self.string_list(t, "redact_patterns", "audit") or ()
         try:

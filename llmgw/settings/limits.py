@@ -1,6 +1,6 @@
 """Validation of the limit and budget parts of ``llmgw.toml``.
 
-``LimitsReader`` extends ``RoutingReader`` with the readers ``llmgw.settings_parse`` calls for:
+``LimitsReader`` extends ``RoutingReader`` with the readers ``llmgw.settings.parse`` calls for:
 
 - ``[limits]`` (``limits``): backend, Redis URL, fail mode, reservation margin, defaults;
 - ``[tenants."x".limits]`` with ``[[tenants."x".limits.budgets]]`` (``tenant_limits``);
@@ -15,15 +15,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, cast
 
-from llmgw.config import (
+from llmgw.settings.fields import key_join, type_name
+from llmgw.settings.routing import RoutingReader
+from llmgw.settings.schema import (
     BUDGET_PERIODS,
     BudgetConfig,
     BudgetPeriod,
     LimitsConfig,
     TenantLimits,
 )
-from llmgw.settings_fields import key_join, type_name
-from llmgw.settings_routing import RoutingReader
 
 LIMITS_KEYS = (
     "backend",

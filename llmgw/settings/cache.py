@@ -1,6 +1,6 @@
 """Validation of the response-cache parts of ``llmgw.toml``.
 
-``CacheReader`` extends ``LimitsReader`` with the readers ``llmgw.settings_parse`` calls for:
+``CacheReader`` extends ``LimitsReader`` with the readers ``llmgw.settings.parse`` calls for:
 
 - ``[cache]``: the store-wide switches and caps, and the root defaults of the tenant policy;
 - ``[tenants."x".cache]`` with ``[tenants."x".cache.models."<model>"]``: a tenant's policy and
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from llmgw.config import (
+from llmgw.settings.fields import key_join
+from llmgw.settings.limits import LimitsReader
+from llmgw.settings.schema import (
     CACHE_MODES,
     CACHE_RULE_FIELDS,
     CACHE_SCOPES,
@@ -23,8 +25,6 @@ from llmgw.config import (
     CacheRule,
     CacheScope,
 )
-from llmgw.settings_fields import key_join
-from llmgw.settings_limits import LimitsReader
 
 RULE_KEYS = CACHE_RULE_FIELDS
 CACHE_KEYS = ("enabled", "max_entries", "max_bytes", "embedder", *RULE_KEYS)

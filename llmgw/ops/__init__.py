@@ -1,0 +1,1 @@
+"""Operator surfaces: the admin API, live state, metrics and budget alerting."""

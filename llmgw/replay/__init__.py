@@ -1,0 +1,1 @@
+"""Replay, shadow traffic, runs and diff: above the gateway, using its attempt loop."""
