@@ -41,7 +41,7 @@ def serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from llmgw.gateway.app import GatewayApp
+    from llmgw.assembly import assemble
     from llmgw.gateway.runtime import build_gateway
 
     demo_key = _demo_key(db) if settings.embedded else None
@@ -58,7 +58,7 @@ def serve(
     from llmgw.gateway.server import run
 
     run(
-        GatewayApp(gateway),
+        assemble(gateway),
         sock,
         drain_timeout_s=settings.server.drain_timeout_s,
         log_level=log_level,

@@ -1,18 +1,25 @@
-"""The gateway's ASGI application: routes, lifespan, and the catch-all error answer."""
+"""The gateway's ASGI application: routes, lifespan, and the catch-all error answer.
+
+The operator routes (``/admin/...`` and ``/metrics``) belong to ``llmgw.ops``, above the
+gateway: the composition root (``llmgw.assembly``) passes their handler in as ``admin``.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 
-from llmgw.errors import AuthenticationFailed, GatewayError, NotFound
-from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, header, send_bytes
+from llmgw.errors import AuthenticationFailed, NotFound
+from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, send_bytes
 from llmgw.gateway.cache_api import FLAG_PATH, handle_flag
-from llmgw.gateway.calls import CODECS, handle_chat
+from llmgw.gateway.pipeline import handle_chat
+from llmgw.gateway.respond import inbound_api, method_not_allowed, send_error
 from llmgw.gateway.runtime import Gateway
-from llmgw.ops.admin import handle_admin
+
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -26,8 +33,9 @@ CHAT_ROUTES = {
 class GatewayApp:
     """``await app(scope, receive, send)``: the whole HTTP surface of ``llmgw serve``."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, admin: Handler | None = None) -> None:
         self.gw = gateway
+        self.admin = admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -44,15 +52,15 @@ class GatewayApp:
             if method == "POST":
                 await handle_chat(self.gw, api, scope, receive, send)
             else:
-                await self.error(scope, send, _method_not_allowed(method, path), api)
+                await send_error(send, api, method_not_allowed(method, path))
             return
-        if path.startswith("/admin/") or path == "/metrics":  # both behind the admin key
-            await handle_admin(self.gw, scope, receive, send)
+        if (path.startswith("/admin/") or path == "/metrics") and self.admin is not None:
+            await self.admin(scope, receive, send)  # both behind the admin key
         elif path == FLAG_PATH:
             if method == "POST":
                 await handle_flag(self.gw, scope, receive, send)
             else:
-                await self.error(scope, send, _method_not_allowed(method, path), inbound_api(scope))
+                await send_error(send, inbound_api(scope), method_not_allowed(method, path))
         elif path == "/v1/models" or path == "/models":
             await self.models(scope, send)
         elif path == "/healthz":
@@ -63,7 +71,7 @@ class GatewayApp:
             await send_bytes(send, 200 if ready else 503, body, JSON_HEADERS)
         else:
             err = NotFound(f"no route for {method} {path}", code="not_found")
-            await self.error(scope, send, err, inbound_api(scope))
+            await send_error(send, inbound_api(scope), err)
 
     async def models(self, scope: Scope, send: Send) -> None:
         """``GET /v1/models``: the models this key may use, in the caller's format."""
@@ -71,7 +79,7 @@ class GatewayApp:
         try:
             key = self.gw.keys.authenticate(scope)
         except AuthenticationFailed as err:
-            await self.error(scope, send, err, api)
+            await send_error(send, api, err)
             return
         models = self.gw.visible_models(key.tenant)
         created = int(self.gw.started_at)
@@ -97,10 +105,6 @@ class GatewayApp:
             }
         await send_bytes(send, 200, orjson.dumps(payload), JSON_HEADERS)
 
-    async def error(self, scope: Scope, send: Send, err: GatewayError, api: str) -> None:
-        status, payload = CODECS[api].encode_error(err)
-        await send_bytes(send, status, orjson.dumps(payload), JSON_HEADERS)
-
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -118,18 +122,3 @@ class GatewayApp:
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def inbound_api(scope: Scope) -> str:
-    """Which error format to answer in when the path does not say: Anthropic clients send
-    ``anthropic-version``."""
-    return "anthropic" if header(scope, b"anthropic-version") is not None else "openai"
-
-
-def _method_not_allowed(method: str, path: str) -> GatewayError:
-    err = GatewayError(
-        f"method {method} is not allowed on {path}; use POST", code="method_not_allowed"
-    )
-    err.status = 405
-    err.kind = "invalid_request_error"
-    return err

@@ -12,10 +12,12 @@ import time
 import orjson
 
 from llmgw.cache.entry import CachedAnswer
+from llmgw.cache.service import CacheCall
 from llmgw.gateway.asgi import JSON_HEADERS, SSE_HEADERS, Send, send_bytes
-from llmgw.gateway.calls import Call
+from llmgw.gateway.call import Call, record
+from llmgw.gateway.runtime import Gateway
 from llmgw.limits.ledger import CACHE_PROVIDER
-from llmgw.types import StreamMeta
+from llmgw.types import StreamMeta, Usage
 
 
 def hit_headers(call: Call, answer: CachedAnswer, created_at: float) -> list[tuple[bytes, bytes]]:
@@ -50,3 +52,34 @@ async def send_cached(call: Call, answer: CachedAnswer, created_at: float, send:
     await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
     await send({"type": "http.response.body", "body": b"".join(body), "more_body": False})
     return plain.decode()
+
+
+async def serve_hit(gw: Gateway, call: Call, cc: CacheCall, send: Send) -> None:
+    """Answer from the cache, plain or streamed, in the caller's format: the call costs 0."""
+    assert gw.cache is not None and cc.found is not None
+    answer = cc.found.answer
+    call.ttft_ms = call.elapsed_ms()
+    body = await send_cached(call, answer, cc.found.created_at, send)
+    if call.retention != "metadata":
+        call.response_body = body
+    call.usage = Usage()
+    call.cost_nanos = 0
+    call.attempt_log.append(
+        {
+            "provider": CACHE_PROVIDER,
+            "model": answer.served_model,
+            "error_class": None,
+            "status": 200,
+            "latency_ms": round(call.elapsed_ms(), 3),
+            "kind": cc.kind,
+            "entry": cc.found.id,
+            "source_request": answer.source_request,
+            "similarity": None if cc.similarity is None else round(cc.similarity, 4),
+            "saved_input_tokens": answer.input_tokens,
+            "saved_output_tokens": answer.output_tokens,
+        }
+    )
+    gw.cache.served(cc, call.request_id)
+    if gw.live is not None:
+        gw.live.cache_hit(call.tenant, cc.kind, answer.cost_nanos)
+    record(gw, call, status=200, outcome="ok", error=None, saved_nanos=answer.cost_nanos)

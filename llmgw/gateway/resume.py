@@ -3,69 +3,66 @@
 Once the first tokens reached the client, failing over means continuing the answer, not
 restarting it. The continuation sends the conversation plus the text produced so far as an
 assistant *prefill*; only providers that continue a prefill (Anthropic's Messages API, and the
-mock) are asked. A deployment that rejects the prefill is skipped without that rejection ever
-becoming the caller's error: if no deployment can continue, the stream ends with the original
-failure as an in-band error event. Streams with tool calls are never resumed.
+mock) are asked. A deployment that cannot take a prefill is skipped (``SkipDeployment``), and
+one that rejects it never makes that rejection the caller's error: if no deployment can
+continue, the stream ends with the original failure as an in-band error event. Streams with
+tool calls are never resumed.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from llmgw.errors import UpstreamError
-from llmgw.gateway.calls import Call, note_attempt
-from llmgw.gateway.route import Hop, Route
+from llmgw.gateway.call import Call
+from llmgw.gateway.stream_parts import Source, aclose, open_stream
+from llmgw.routing.attempts import SkipDeployment, attempt
+from llmgw.routing.route import Hop, Route
 from llmgw.types import Chunk, Usage
 
 PREFILL_KINDS = frozenset({"anthropic", "mock"})
 
 
-@dataclass(slots=True)
-class Source:
-    """Where the relayed chunks come from now."""
-
-    hop: Hop | None  # None once its failure has been recorded
-    chunks: AsyncIterator[list[Chunk]]
-    started: float
+def _retry_only(err: UpstreamError) -> UpstreamError | None:
+    """A refused continuation says nothing about the route unless it may be retried."""
+    return err if err.retryable else None
 
 
 async def resume(
     call: Call, route: Route, broken: Source, err: UpstreamError, text: str, ttft_s: float
 ) -> tuple[Source, list[Chunk]] | None:
-    """A new source continuing ``text``, with its first content batch; None if none can."""
-    from llmgw.gateway.streaming import first_content
+    """A new source continuing ``text``, with its first content batch; None if none can.
 
+    The broken source's attempt is judged failed and closed here, whatever happens next."""
     req = call.request
     assert req is not None
-    assert broken.hop is not None
-    broken.hop.failed(err, time.perf_counter() - broken.started)
-    await broken.chunks.aclose()  # type: ignore[attr-defined]
+    broken.lease.failed(err)
+    await broken.lease.close()
+    await aclose(broken.chunks)
     call.attempt_log[-1]["error_class"] = err.error_class
-    last: UpstreamError | None = err
-    while (hop := await route.next(last)) is not None:
-        last = None  # a skipped or refused continuation says nothing about retrying
+
+    async def work(hop: Hop) -> tuple[AsyncIterator[list[Chunk]], list[Chunk]]:
         if hop.provider.kind not in PREFILL_KINDS:
-            hop.abandoned()
-            continue
+            raise SkipDeployment
         cont = req.with_model(hop.deployment.model)
         cont.messages = [*req.messages, {"role": "assistant", "content": text}]
-        started = time.perf_counter()
-        chunks = hop.provider.stream(cont)
-        try:
-            first = await first_content(chunks, route.remaining(ttft_s), hop)
-        except UpstreamError as exc:
-            await chunks.aclose()  # type: ignore[attr-defined]
-            hop.failed(exc, time.perf_counter() - started)
-            note_attempt(call, hop.deployment, hop.provider, started, exc)
-            if exc.retryable:
-                last = exc
-            continue
-        note_attempt(call, hop.deployment, hop.provider, started, None)
-        call.provider, call.deployment = hop.provider, hop.deployment
-        return Source(hop, chunks, started), first
-    return None
+        return await open_stream(hop, cont, route.remaining(ttft_s))
+
+    try:
+        lease, (chunks, first) = await attempt(
+            route,
+            work,
+            tenant=call.tenant,
+            weight=call.weight,
+            tokens=call.admitted_tokens(),
+            note=call.note_attempt,
+            judge=_retry_only,
+            after=err,
+        )
+    except UpstreamError:
+        return None
+    call.served_by(lease.hop)
+    return Source(lease, chunks), first
 
 
 def combined(carry: Usage, usage: Usage) -> Usage:

@@ -2,6 +2,10 @@
 
 ``Gateway`` owns the providers and their transport, the key table, the price book and the audit
 writer. Nothing here does I/O per request; ``start``/``stop`` run once, off the hot path.
+
+The rooms above the gateway (operator views, budget alerts, shadow traffic) are attached by the
+composition root (``llmgw.assembly``) through the Protocols in ``llmgw.gateway.hooks``; the
+routes of one call get only the narrow ``llmgw.routing.route.Routing`` bundle.
 """
 
 from __future__ import annotations
@@ -11,15 +15,13 @@ import functools
 import gc
 import logging
 import os
-import random
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from llmgw.accounting import tokens
 from llmgw.accounting.pricing import PriceBook
@@ -28,25 +30,24 @@ from llmgw.audit.writer import AuditWriter
 from llmgw.cache.service import ResponseCache
 from llmgw.gateway.asgi import Scope
 from llmgw.gateway.auth import KeyTable
+from llmgw.gateway.hooks import CallObserver, Mirror, NoSpendObserver, Service, SpendObserver
 from llmgw.gateway.limit_sync import LimitSync
 from llmgw.gateway.limiter import Limiter
 from llmgw.limits.capacity import CapacityBoard
 from llmgw.limits.local import LocalStore
 from llmgw.limits.model import LimitStore
-from llmgw.ops.alerting import AlertSink
-from llmgw.ops.live import LiveState
 from llmgw.providers.base import Provider
 from llmgw.providers.faults import FaultInjector, FaultyProvider
 from llmgw.providers.http import HttpProvider
 from llmgw.providers.mock import MockProvider
-from llmgw.providers.transport import AiohttpTransport
+from llmgw.providers.transport import AiohttpTransport, Transport
 from llmgw.routing.backoff import RetryBudget
 from llmgw.routing.breaker import BreakerBoard, Transition
 from llmgw.routing.breaker_store import BreakerStore
 from llmgw.routing.clock import Clock, SystemClock
 from llmgw.routing.health import HealthBoard
 from llmgw.routing.policy import RoutePlan, plan
-from llmgw.routing.strategy import order
+from llmgw.routing.route import Routing
 from llmgw.settings.schema import Deployment, ModelConfig, Settings
 from llmgw.settings.tenancy import (
     allowed_models,
@@ -77,7 +78,7 @@ class Gateway:
     keys: KeyTable
     prices: PriceBook
     audit: AuditWriter
-    transport: AiohttpTransport
+    transport: Transport
     clock: Clock
     breakers: BreakerBoard
     breaker_store: BreakerStore
@@ -86,8 +87,9 @@ class Gateway:
     faults: FaultInjector
     transitions: TransitionLog
     limiter: Limiter
-    alerts: AlertSink
     capacity: CapacityBoard
+    routing: Routing
+    alerts: SpendObserver = field(default_factory=NoSpendObserver)
     admin_key: str | None = None
     started_at: float = field(default_factory=time.time)
     ready: bool = False
@@ -97,10 +99,10 @@ class Gateway:
     _prices: dict[str, Decimal | None] = field(default_factory=dict)
     _persist: BreakerPersister | None = None
     limit_sync: LimitSync | None = None
-    shadow: Any = None  # llmgw.replay.shadow.Shadow when a tenant mirrors traffic
-    live: LiveState | None = None  # operator views, the call tail and metrics
+    shadow: Mirror | None = None  # shadow traffic, when a tenant mirrors calls
+    live: CallObserver | None = None  # operator views, the call tail and metrics
     cache: ResponseCache | None = None  # None when [cache] enabled = false
-    _rng: random.Random = field(default_factory=random.Random)
+    services: list[Service] = field(default_factory=list)  # attached rooms, started first
 
     def model(self, name: str) -> ModelConfig | None:
         """The public model for a requested name or alias (memoised)."""
@@ -152,31 +154,20 @@ class Gateway:
             self._prices[dep.id] = total
             return total
 
-    def ordered(
-        self, model: ModelConfig, deployments: Sequence[Deployment], strategy: str | None
-    ) -> list[tuple[Deployment, ModelConfig]]:
-        """``deployments`` of ``model`` in the order its strategy prefers, for this call."""
-        chosen = strategy or model.strategy
-        if len(deployments) > 1 and chosen != "priority":
-            deployments = order(deployments, chosen, self.health, self.price_per_mtok, self._rng)
-        return [(d, model) for d in deployments]
+    def attach(self, service: Service) -> None:
+        """Start ``service`` with the gateway (before anything else) and stop it first."""
+        self.services.append(service)
 
     async def start(self) -> None:
-        self.live = LiveState(self.settings, self.state_path, self.clock, breakers=self.breakers)
-        await self.live.start()
+        for service in self.services:
+            await service.start()
         self.breakers.restore_all(self.breaker_store.load())
         self._persist = BreakerPersister(self.breakers, self.breaker_store, self.transitions)
         self._persist.start()
         self.audit.start()
         if self.cache is not None:
             self.cache.start()
-            self.live.cache.enabled = True
         self.keys.start()
-        self.alerts.start()
-        from llmgw.replay.shadow import Shadow, load_shadow_policies
-
-        if load_shadow_policies(self.settings):
-            self.shadow = Shadow.for_gateway(self)
         self.limit_sync = LimitSync(self.limiter, self.state_path)
         await self.limit_sync.start()
         tokens.warm([d.model for m in self.settings.models.values() for d in m.deployments])
@@ -189,8 +180,8 @@ class Gateway:
     async def stop(self) -> None:
         """Flush the audit log and close upstream connections. Called after in-flight calls end."""
         self.ready = False
-        if self.live is not None:
-            await self.live.stop()  # ends the admin SSE streams so the drain is not held up
+        for service in reversed(self.services):  # e.g. ends the admin SSE streams first
+            await service.stop()
         if self.shadow is not None:
             await self.shadow.aclose()
         if self.audit_backlog:  # rows that waited for queue room go in before the writer closes
@@ -200,7 +191,6 @@ class Gateway:
         for provider in self.providers.values():
             await provider.aclose()
         await self.limiter.store.aclose()
-        await self.alerts.stop()
         await self.transport.aclose()
         if self._persist is not None:
             self._persist.stop()
@@ -236,10 +226,16 @@ def limit_store(settings: Settings, clock: Clock) -> LimitStore:
     return LocalStore(clock)
 
 
-def build_gateway(settings: Settings, state_path: Path) -> Gateway:
-    """Wire up a gateway for ``settings`` with its state in ``state_path`` (created if absent)."""
-    max_conns = max((p.max_connections for p in settings.providers.values()), default=256)
-    transport = AiohttpTransport(max_connections=max_conns)
+def build_gateway(
+    settings: Settings, state_path: Path, *, transport: Transport | None = None
+) -> Gateway:
+    """Wire up a gateway for ``settings`` with its state in ``state_path`` (created if absent).
+
+    ``transport`` replaces the aiohttp client for HTTP providers (tests pass
+    ``llmgw.providers.mock_transport.MockTransport``)."""
+    if transport is None:
+        max_conns = max((p.max_connections for p in settings.providers.values()), default=256)
+        transport = AiohttpTransport(max_connections=max_conns)
     injector = FaultInjector()
     providers: dict[str, Provider] = {}
     for name, cfg in settings.providers.items():
@@ -255,7 +251,10 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
     breaker_store = BreakerStore(state_path)
     prices = PriceBook.builtin(settings.pricing)
     transitions = TransitionLog()
-    return Gateway(
+    breakers = BreakerBoard(settings.routing.breaker, clock, on_transition=transitions.append)
+    health = HealthBoard(clock)
+    retry_budget = RetryBudget(settings.routing.retry, clock)
+    gw = Gateway(
         settings=settings,
         state_path=state_path,
         providers=providers,
@@ -270,18 +269,29 @@ def build_gateway(settings: Settings, state_path: Path) -> Gateway:
         ),
         transport=transport,
         clock=clock,
-        breakers=BreakerBoard(settings.routing.breaker, clock, on_transition=transitions.append),
+        breakers=breakers,
         breaker_store=breaker_store,
-        health=HealthBoard(clock),
-        retry_budget=RetryBudget(settings.routing.retry, clock),
+        health=health,
+        retry_budget=retry_budget,
         faults=injector,
         transitions=transitions,
         limiter=Limiter(settings, limit_store(settings, clock), prices),
-        alerts=AlertSink(state_path, settings.limits.alert_webhook, clock),
         capacity=capacity,
+        routing=Routing(
+            providers=providers,
+            breakers=breakers,
+            health=health,
+            retry_budget=retry_budget,
+            capacity=capacity,
+            clock=clock,
+            config=settings.routing,
+            price_per_mtok=lambda dep: None,  # replaced below: the gateway's memo
+        ),
         cache=ResponseCache(settings, state_path) if settings.cache.enabled else None,
         admin_key=os.environ.get(settings.server.admin_key_env) or None,
     )
+    gw.routing.price_per_mtok = gw.price_per_mtok
+    return gw
 
 
 class TransitionLog:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
-from llmgw.gateway.app import GatewayApp
+from llmgw.gateway.asgi import Receive, Scope, Send
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -31,7 +33,7 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run(app: GatewayApp, sock: socket.socket, *, drain_timeout_s: float, log_level: str) -> None:
+def run(app: ASGIApp, sock: socket.socket, *, drain_timeout_s: float, log_level: str) -> None:
     """Serve ``app`` on an already bound socket until SIGINT/SIGTERM, then drain and stop."""
     config = uvicorn.Config(
         app,

@@ -37,7 +37,7 @@ class AlertSink:
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._thread.start()
 
     async def stop(self) -> None:

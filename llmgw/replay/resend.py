@@ -27,10 +27,11 @@ from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.tokens import count_completion, count_prompt
 from llmgw.audit import query as audit_query
 from llmgw.errors import BadRequest, GatewayError, UpstreamError
-from llmgw.gateway.route import Route
 from llmgw.gateway.runtime import Gateway
 from llmgw.replay.runs import RunResult
+from llmgw.routing.attempts import attempt
 from llmgw.routing.policy import plan
+from llmgw.routing.route import Hop, Route
 from llmgw.settings.schema import ModelConfig
 from llmgw.types import ChatRequest, ChatResponse, Usage
 from llmgw.wire import anthropic as anthropic_wire
@@ -129,7 +130,8 @@ def _usage(model: str, req: ChatRequest, resp: ChatResponse) -> Usage:
 
 
 async def send_once(gw: Gateway, target: ModelConfig, item: ReplayItem) -> RunResult:
-    """Send one item along the target's route; failures become an ``error`` result."""
+    """Send one item along the target's route, through the gateway's one attempt loop
+    (capacity slots, breakers, retries); failures become an ``error`` result."""
     t0 = time.perf_counter()
 
     def failed(error_class: str) -> RunResult:
@@ -140,40 +142,39 @@ async def send_once(gw: Gateway, target: ModelConfig, item: ReplayItem) -> RunRe
         route_plan = plan(gw.settings, item.tenant, target, {}, None)
     except GatewayError as exc:
         return failed(exc.code)
-    route = Route.start(gw, route_plan)
-    err: UpstreamError | None = None
-    while (hop := await route.next(err)) is not None:
-        started = time.perf_counter()
-        req = item.request.with_model(hop.deployment.model)
+    route = Route.start(gw.routing, route_plan)
+
+    async def work(hop: Hop) -> ChatResponse:
         try:
             async with asyncio.timeout(route.deadline.remaining()):
-                resp = await hop.provider.complete(req)
+                return await hop.provider.complete(item.request.with_model(hop.deployment.model))
         except TimeoutError:
-            err = UpstreamError("timeout", "no answer before the deadline")
-        except UpstreamError as exc:
-            err = exc
-        else:
-            elapsed = time.perf_counter() - started
-            hop.succeeded(elapsed)
-            usage = resp.usage = _usage(hop.deployment.model, req, resp)
-            price = gw.prices.lookup(hop.provider.kind, hop.deployment.model)
-            body = orjson.dumps(CODECS[item.api].encode_response(resp)).decode()
-            ms = (time.perf_counter() - t0) * 1000.0
-            return RunResult(
-                item.original_id,
-                "ok",
-                ms,
-                ms,
-                usage.input_tokens,
-                usage.output_tokens,
-                cost_nanos(price, usage),
-                body,
-                None,
-                time.time(),
-            )
-        hop.failed(err, time.perf_counter() - started)
-    final = route.exhausted_error(err)
-    return failed(final.error_class)
+            raise UpstreamError("timeout", "no answer before the deadline") from None
+
+    try:
+        lease, resp = await attempt(route, work, tenant=item.tenant)
+    except UpstreamError as exc:
+        return failed(exc.error_class)
+    lease.succeeded()
+    await lease.close()
+    hop = lease.hop
+    req = item.request.with_model(hop.deployment.model)
+    usage = resp.usage = _usage(hop.deployment.model, req, resp)
+    price = gw.prices.lookup(hop.provider.kind, hop.deployment.model)
+    body = orjson.dumps(CODECS[item.api].encode_response(resp)).decode()
+    ms = (time.perf_counter() - t0) * 1000.0
+    return RunResult(
+        item.original_id,
+        "ok",
+        ms,
+        ms,
+        usage.input_tokens,
+        usage.output_tokens,
+        cost_nanos(price, usage),
+        body,
+        None,
+        time.time(),
+    )
 
 
 async def replay_items(

@@ -26,22 +26,20 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from llmgw.gateway.runtime import Gateway
+from llmgw.replay.resend import ReplayItem, send_once
 from llmgw.replay.runs import RunResult, create_run, save_result, shadow_run_name
 from llmgw.settings.schema import ModelConfig, Settings
 from llmgw.settings.tenancy import tenant_chain
 from llmgw.types import ChatRequest
 
-if TYPE_CHECKING:
-    from llmgw.gateway.runtime import Gateway
-    from llmgw.replay.resend import ReplayItem
-
 log = logging.getLogger("llmgw.shadow")
 
 DEFAULT_SAMPLE = 0.1
 DEFAULT_MAX_IN_FLIGHT = 8
-Sender = Callable[["Gateway", ModelConfig, "ReplayItem"], Awaitable[RunResult]]
+Sender = Callable[[Gateway, ModelConfig, ReplayItem], Awaitable[RunResult]]
 Saver = Callable[[str, str, RunResult], None]
 
 
@@ -92,6 +90,7 @@ class Shadow:
 
     def __init__(
         self,
+        gw: Gateway,
         policies: dict[str, ShadowPolicy],
         save: Saver,
         *,
@@ -99,11 +98,12 @@ class Shadow:
         rng: random.Random | None = None,
         send: Sender | None = None,
     ) -> None:
+        self.gw = gw
         self.policies = policies
         self.max_in_flight = max(1, max_in_flight)
         self._save = save
         self._rng = rng or random.Random()
-        self._send = send
+        self._send: Sender = send or send_once
         self._tasks: set[asyncio.Task[None]] = set()
         self.mirrored = 0
         self.dropped = 0
@@ -112,7 +112,7 @@ class Shadow:
     @classmethod
     def for_gateway(cls, gw: Gateway, **kwargs: Any) -> Shadow:
         """A shadow for ``gw``: policies from its settings file, results into its state."""
-        return cls(load_shadow_policies(gw.settings), save_in_state(gw.state_path), **kwargs)
+        return cls(gw, load_shadow_policies(gw.settings), save_in_state(gw.state_path), **kwargs)
 
     @property
     def in_flight(self) -> int:
@@ -120,7 +120,6 @@ class Shadow:
 
     def maybe_mirror(
         self,
-        gw: Gateway,
         tenant: str,
         request: ChatRequest,
         original_id: str,
@@ -130,12 +129,11 @@ class Shadow:
         policy = policy_for(self.policies, tenant)
         if policy is None or self._rng.random() >= policy.sample:
             return False
+        gw = self.gw
         model = gw.model(policy.model)
         if model is None or len(self._tasks) >= self.max_in_flight:
             self.dropped += 1
             return False
-        from llmgw.replay.resend import ReplayItem
-
         req = request.with_model(request.model)
         req.stream = False
         req.include_usage = False
@@ -148,12 +146,7 @@ class Shadow:
 
     async def _mirror(self, gw: Gateway, model: ModelConfig, item: ReplayItem) -> None:
         try:
-            if self._send is None:
-                from llmgw.replay.resend import send_once
-
-                result = await send_once(gw, model, item)
-            else:
-                result = await self._send(gw, model, item)
+            result = await self._send(gw, model, item)
             await asyncio.to_thread(self._save, shadow_run_name(model.name), model.name, result)
         except asyncio.CancelledError:
             raise

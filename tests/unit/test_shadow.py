@@ -83,8 +83,8 @@ def gw(tmp_path: Path) -> Gateway:
 
 @sync
 async def test_mirror_goes_through_the_gateway_and_is_stored(gw: Gateway, tmp_path: Path) -> None:
-    shadow = Shadow({"acme": ShadowPolicy("candidate", 1.0)}, save_in_state(gw.state_path))
-    assert shadow.maybe_mirror(gw, "acme/search", REQ, "req_1", api="openai")
+    shadow = Shadow(gw, {"acme": ShadowPolicy("candidate", 1.0)}, save_in_state(gw.state_path))
+    assert shadow.maybe_mirror("acme/search", REQ, "req_1", api="openai")
     assert REQ.stream is True  # the live request is not touched
     await shadow.aclose()
     conn = open_db(gw.state_path)
@@ -110,19 +110,20 @@ async def test_bounded_in_flight_drops_when_full(gw: Gateway) -> None:
         return RunResult(item.original_id, "ok")
 
     shadow = Shadow(
+        gw,
         {"acme": ShadowPolicy("candidate", 1.0)},
         lambda _run, _target, result: saved.append(result),
         max_in_flight=2,
         send=slow,
     )
-    started = [shadow.maybe_mirror(gw, "acme", REQ, f"req_{i}") for i in range(5)]
+    started = [shadow.maybe_mirror("acme", REQ, f"req_{i}") for i in range(5)]
     assert started == [True, True, False, False, False]
     assert shadow.in_flight == 2 and shadow.dropped == 3
     release.set()
     await shadow.aclose()
     assert sorted(r.original_id for r in saved) == ["req_0", "req_1"]
     assert shadow.in_flight == 0
-    assert shadow.maybe_mirror(gw, "acme", REQ, "req_9")  # room again
+    assert shadow.maybe_mirror("acme", REQ, "req_9")  # room again
     await shadow.aclose()
 
 
@@ -132,15 +133,16 @@ async def test_sampling_and_unconfigured_tenants(gw: Gateway) -> None:
         return RunResult(item.original_id, "ok")
 
     shadow = Shadow(
+        gw,
         {"acme": ShadowPolicy("candidate", 0.3)},
         lambda *_: None,
         rng=random.Random(7),
         send=fast,
         max_in_flight=10_000,
     )
-    picked = sum(shadow.maybe_mirror(gw, "acme", REQ, f"r{i}") for i in range(2000))
+    picked = sum(shadow.maybe_mirror("acme", REQ, f"r{i}") for i in range(2000))
     assert 500 < picked < 700
-    assert not shadow.maybe_mirror(gw, "globex", REQ, "x")
+    assert not shadow.maybe_mirror("globex", REQ, "x")
     await shadow.aclose()
 
 
@@ -149,7 +151,7 @@ async def test_a_failing_mirror_is_contained(gw: Gateway) -> None:
     async def broken(_gw: Gateway, _model: ModelConfig, _item: ReplayItem) -> RunResult:
         raise RuntimeError("boom")
 
-    shadow = Shadow({"acme": ShadowPolicy("candidate", 1.0)}, lambda *_: None, send=broken)
-    assert shadow.maybe_mirror(gw, "acme", REQ, "r")
+    shadow = Shadow(gw, {"acme": ShadowPolicy("candidate", 1.0)}, lambda *_: None, send=broken)
+    assert shadow.maybe_mirror("acme", REQ, "r")
     await shadow.aclose()
     assert shadow.failed == 1

@@ -11,43 +11,74 @@
   non-retryable classes (``content_filter``, ``invalid_request``, ``auth``) end the route;
 - every retry draws from the gateway-wide retry budget, and nothing starts past the deadline
   or beyond ``retry.max_attempts``.
+
+A route needs only the narrow collaborators in ``Routing`` (providers, breakers, health, the
+retry budget, the capacity gate, a clock and the routing settings), never the whole gateway.
+A ``Hop`` that ``next`` hands out holds a breaker admission (a half-open probe, when the
+breaker is half-open) and a health in-flight count: ``llmgw.routing.attempts`` makes sure one
+of ``succeeded``/``failed``/``abandoned`` returns them on every path.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Protocol
 
 from llmgw.errors import UpstreamError
-from llmgw.gateway.runtime import Gateway
-from llmgw.limits.capacity import CapacityBoard
-from llmgw.limits.model import Rejected
 from llmgw.providers.base import Provider
-from llmgw.routing.backoff import Deadline, retry_delay
-from llmgw.routing.breaker import CircuitBreaker
-from llmgw.routing.health import DeploymentHealth
+from llmgw.routing.backoff import Deadline, RetryBudget, retry_delay
+from llmgw.routing.breaker import BreakerBoard, CircuitBreaker
+from llmgw.routing.clock import Clock
+from llmgw.routing.health import DeploymentHealth, HealthBoard
 from llmgw.routing.policy import RoutePlan
-from llmgw.settings.schema import Deployment, ModelConfig
+from llmgw.routing.strategy import order
+from llmgw.settings.schema import Deployment, ModelConfig, RoutingConfig
 
-_rng = random.Random()
+Candidate = tuple[Deployment, ModelConfig]
 
 
-@contextlib.asynccontextmanager
-async def _capacity_slot(
-    board: CapacityBoard, dep: Deployment, tenant: str, weight: int, tokens: int
-) -> AsyncIterator[None]:
-    """The deployment's capacity gate; its refusal becomes ``AtCapacity`` (nothing inside the
-    slot raises ``Rejected``: admission happened before)."""
-    try:
-        async with board.slot(dep, tenant, weight, tokens):
-            yield
-    except Rejected as rej:
-        raise AtCapacity(rej) from None
+class CapacityGate(Protocol):
+    """A deployment's own capacity (``llmgw.limits.capacity.CapacityBoard``)."""
+
+    def limits(self, deployment_id: str) -> bool:
+        """Whether attempts on this deployment need a slot at all."""
+        ...
+
+    def slot(
+        self, deployment: Deployment, tenant: str, weight: int, tokens: int
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold capacity for one attempt; raises ``llmgw.limits.model.Rejected`` if none."""
+        ...
+
+
+@dataclass(slots=True)
+class Routing:
+    """What routes need, built once per gateway and shared by every call."""
+
+    providers: Mapping[str, Provider]
+    breakers: BreakerBoard
+    health: HealthBoard
+    retry_budget: RetryBudget
+    capacity: CapacityGate
+    clock: Clock
+    config: RoutingConfig
+    price_per_mtok: Callable[[Deployment], Decimal | None]
+    rng: random.Random = field(default_factory=random.Random)
+
+    def ordered(
+        self, model: ModelConfig, deployments: Sequence[Deployment], strategy: str | None
+    ) -> list[Candidate]:
+        """``deployments`` of ``model`` in the order its strategy prefers, for this call."""
+        chosen = strategy or model.strategy
+        if len(deployments) > 1 and chosen != "priority":
+            deployments = order(deployments, chosen, self.health, self.price_per_mtok, self.rng)
+        return [(d, model) for d in deployments]
 
 
 class AtCapacity(UpstreamError):
@@ -55,12 +86,8 @@ class AtCapacity(UpstreamError):
     in the fair queue, or its tenant's queue was full). Not the upstream's fault: no breaker
     penalty, and the same deployment is not retried for this call."""
 
-    def __init__(self, rejected: Rejected) -> None:
-        super().__init__(
-            "rate_limited",
-            f"{rejected.node}: {rejected.message}",
-            retry_after=rejected.retry_after_s or 1.0,
-        )
+    def __init__(self, node: str, message: str, retry_after_s: float | None) -> None:
+        super().__init__("rate_limited", f"{node}: {message}", retry_after=retry_after_s or 1.0)
         self.code = "deployment_at_capacity"
 
 
@@ -84,74 +111,73 @@ class Hop:
         self.health.end()
         self.health.record_failure()
 
-    def slot(self, gw: Gateway, tenant: str, weight: int, tokens: int) -> Any:
-        """The deployment's capacity for this attempt (a no-op where none is declared)."""
-        dep_id = self.deployment.id
-        if not gw.capacity.limits(dep_id):
-            return contextlib.nullcontext()
-        return _capacity_slot(gw.capacity, self.deployment, tenant, weight, tokens)
-
     def abandoned(self) -> None:
-        """The call stopped before the upstream could prove anything (the client left)."""
+        """The attempt stopped before the upstream could prove anything (the client left,
+        our own gate refused it, or the deployment cannot serve this kind of attempt)."""
         self.breaker.release()
         self.health.end()
 
 
 @dataclass
 class Route:
-    gw: Gateway
+    deps: Routing
     plan: RoutePlan
     deadline: Deadline
     attempts: int = 0
     open_waits: list[float] = field(default_factory=list)
     budget_exhausted: bool = False
-    _queue: deque[tuple[Deployment, ModelConfig]] = field(default_factory=deque)
-    _retryable: list[tuple[Deployment, ModelConfig]] = field(default_factory=list)
+    _queue: deque[Candidate] = field(default_factory=deque)
+    _retryable: list[Candidate] = field(default_factory=list)
     _context_switched: bool = False
-    _last: tuple[Deployment, ModelConfig] | None = None
+    _last: Candidate | None = None
 
     @classmethod
-    def start(cls, gw: Gateway, plan: RoutePlan) -> Route:
-        route = cls(gw, plan, Deadline(gw.settings.routing.timeouts.total_s, gw.clock))
-        route._queue.extend(gw.ordered(plan.model, plan.deployments, plan.strategy))
+    def start(cls, deps: Routing, plan: RoutePlan) -> Route:
+        route = cls(deps, plan, Deadline(deps.config.timeouts.total_s, deps.clock))
+        route._queue.extend(deps.ordered(plan.model, plan.deployments, plan.strategy))
         for model in plan.fallbacks:  # already narrowed to what the tenant may use
-            route._queue.extend(gw.ordered(model, model.deployments, None))
-        gw.retry_budget.record_call()
+            route._queue.extend(deps.ordered(model, model.deployments, None))
+        deps.retry_budget.record_call()
         return route
 
     async def next(self, err: UpstreamError | None) -> Hop | None:
         """Where the next attempt goes, or None when the route is over."""
         if err is not None and not self._after_failure(err):
             return None
-        cfg = self.gw.settings.routing.retry
+        deps = self.deps
+        cfg = deps.config.retry
         while self.attempts < cfg.max_attempts and not self.deadline.expired:
             picked = self._pick()
             if picked is None:
                 return None
             (dep, model), repeat = picked
-            breaker = self.gw.breakers.get(dep.id)
+            breaker = deps.breakers.get(dep.id)
             if not breaker.allow():
                 self.open_waits.append(breaker.retry_after())
                 continue
             if self.attempts > 0:
-                if not self.gw.retry_budget.try_acquire():
+                if not deps.retry_budget.try_acquire():
                     breaker.release()
                     self.budget_exhausted = True
                     return None
                 if repeat:
                     delay = retry_delay(
-                        self.attempts - 1, err.retry_after if err else None, cfg, _rng
+                        self.attempts - 1, err.retry_after if err else None, cfg, deps.rng
                     )
                     if not self.deadline.can_wait(delay):
                         breaker.release()
                         return None
                     if delay > 0:
-                        await asyncio.sleep(delay)
+                        try:
+                            await asyncio.sleep(delay)
+                        except BaseException:  # cancelled while backing off: give it back
+                            breaker.release()
+                            raise
             self.attempts += 1
             self._last = (dep, model)
-            health = self.gw.health.get(dep.id)
+            health = deps.health.get(dep.id)
             health.begin()
-            return Hop(dep, self.gw.providers[dep.provider], breaker, health, model)
+            return Hop(dep, deps.providers[dep.provider], breaker, health, model)
         return None
 
     def _after_failure(self, err: UpstreamError) -> bool:
@@ -164,7 +190,7 @@ class Route:
             self._context_switched = True
             self._queue.clear()
             self._retryable.clear()
-            self._queue.extend(self.gw.ordered(target, target.deployments, None))
+            self._queue.extend(self.deps.ordered(target, target.deployments, None))
             return True
         if not err.retryable:
             return False
@@ -172,7 +198,7 @@ class Route:
             self._retryable.append(last)  # may be tried again after a backoff
         return True
 
-    def _pick(self) -> tuple[tuple[Deployment, ModelConfig], bool] | None:
+    def _pick(self) -> tuple[Candidate, bool] | None:
         if self._queue:
             return self._queue.popleft(), False
         if self._retryable:
