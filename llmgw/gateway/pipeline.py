@@ -12,6 +12,7 @@ Every outcome — served, failed, rejected, client-aborted — ends in exactly o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import orjson
@@ -82,6 +83,9 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
                 await settle_limits(gw, call, call.admission)
     except ClientGone:
         record(gw, call, status=499, outcome="aborted", error=None)
+    except asyncio.CancelledError:  # the server is stopping past its drain time: keep the row
+        record(gw, call, status=499, outcome="aborted", error=None)
+        raise
     except GatewayError as err:
         await send_error(call, err, send)
         outcome = "error" if isinstance(err, UpstreamError) else "rejected"
