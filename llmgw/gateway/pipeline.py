@@ -92,9 +92,9 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
         record(gw, call, status=err.status, outcome=outcome, error=err)
     except Exception as exc:  # a bug: answer 500, keep the row, log the trace (never the body)
         log.exception("unexpected error in request %s", call.request_id)
-        err = InternalError(f"internal error ({type(exc).__name__}); request id {call.request_id}")
-        await send_error(call, err, send)
-        record(gw, call, status=500, outcome="error", error=err)
+        bug = InternalError(f"internal error ({type(exc).__name__}); request id {call.request_id}")
+        await send_error(call, bug, send)
+        record(gw, call, status=500, outcome="error", error=bug)
 
 
 def decode(call: Call, body: bytes) -> ChatRequest:

@@ -9,6 +9,7 @@ out). Afterwards every counter the attempt loop touches must be back to zero.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,10 +85,8 @@ def half_open(h: Harness) -> None:
 
 
 async def finished(task: asyncio.Task[Any]) -> None:
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
 
 
 # (upstream behaviour, body, cancel once the upstream is reached?)
