@@ -10,9 +10,10 @@ import orjson
 from llmgw.errors import AuthenticationFailed, GatewayError, NotFound
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, header, send_bytes
 from llmgw.gateway.cache_api import FLAG_PATH, handle_flag
-from llmgw.gateway.calls import CODECS, handle_chat
+from llmgw.gateway.calls import handle_chat
 from llmgw.gateway.runtime import Gateway
 from llmgw.ops.admin import handle_admin
+from llmgw.wire.registry import codec_for
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -98,7 +99,7 @@ class GatewayApp:
         await send_bytes(send, 200, orjson.dumps(payload), JSON_HEADERS)
 
     async def error(self, scope: Scope, send: Send, err: GatewayError, api: str) -> None:
-        status, payload = CODECS[api].encode_error(err)
+        status, payload = codec_for(api).encode_error(err)
         await send_bytes(send, status, orjson.dumps(payload), JSON_HEADERS)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:

@@ -15,6 +15,7 @@ import orjson
 from llmgw.errors import BadRequest, GatewayError, NotFound
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from llmgw.gateway.runtime import Gateway
+from llmgw.wire.registry import codec_for
 
 FLAG_PATH = "/v1/cache/flag"
 MAX_FLAG_BODY = 4096
@@ -23,7 +24,6 @@ MAX_FLAG_BODY = 4096
 async def handle_flag(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve ``POST /v1/cache/flag``; errors in the caller's format."""
     from llmgw.gateway.app import inbound_api
-    from llmgw.gateway.calls import CODECS
 
     try:
         body = await read_body(scope, receive, MAX_FLAG_BODY)
@@ -41,7 +41,7 @@ async def handle_flag(gw: Gateway, scope: Scope, receive: Receive, send: Send) -
         payload = {"request_id": request_id, "flagged": True, "entry_removed": result.removed}
         await send_bytes(send, 200, orjson.dumps(payload), JSON_HEADERS)
     except GatewayError as err:
-        status, error = CODECS[inbound_api(scope)].encode_error(err)
+        status, error = codec_for(inbound_api(scope)).encode_error(err)
         await send_bytes(send, status, orjson.dumps(error), JSON_HEADERS)
 
 

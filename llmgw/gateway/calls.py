@@ -16,7 +16,6 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -45,12 +44,11 @@ from llmgw.routing.policy import RoutePlan
 from llmgw.settings.schema import Deployment
 from llmgw.store.keys import KeyRecord
 from llmgw.types import ChatRequest, ChatResponse, Usage
-from llmgw.wire import anthropic as anthropic_wire
-from llmgw.wire import openai as openai_wire
+from llmgw.wire.codec import Codec
+from llmgw.wire.registry import codec_for
 
 log = logging.getLogger("llmgw.gateway")
 
-CODECS: dict[str, ModuleType] = {"openai": openai_wire, "anthropic": anthropic_wire}
 DEGRADED_MODEL = "llmgw-degraded"
 
 
@@ -59,7 +57,7 @@ class Call:
     """Everything known about one call while it runs; becomes its audit row."""
 
     api: str
-    codec: ModuleType
+    codec: Codec
     request_id: str = field(default_factory=new_request_id)
     ts: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)
@@ -103,7 +101,7 @@ class Call:
 
 async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one ``/v1/chat/completions`` or ``/v1/messages`` request, whatever happens."""
-    call = Call(api=api, codec=CODECS[api])
+    call = Call(api=api, codec=codec_for(api))
     try:
         call.request_body = await read_body(scope, receive, gw.settings.server.max_body_bytes)
         call.key = gw.keys.authenticate(scope)
@@ -176,7 +174,7 @@ def billable(outcome: str, cost_nanos: int) -> int:
     return cost_nanos if outcome in BILLED_OUTCOMES else 0
 
 
-def decode(codec: ModuleType, body: bytes) -> ChatRequest:
+def decode(codec: Codec, body: bytes) -> ChatRequest:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
