@@ -505,17 +505,17 @@ def question_pool(pairs: list[tuple[str, str]], size: int, seed: int) -> list[st
 def partition_of(question: str) -> tuple[str, str, str]:
     """The gateway's partition for a ``temperature: 0`` call of tenant bench to model bench."""
     from llmgw.cache.keys import context_key
-    from llmgw.wire.openai_request import decode_request
+    from llmgw.wire.openai import CODEC
 
-    req = decode_request(json.loads(chat_body(question)))
+    req = CODEC.decode_request(json.loads(chat_body(question)))
     return SCOPE, PUBLIC_MODEL, context_key(SCOPE, PUBLIC_MODEL, req)
 
 
 def exact_key_of(question: str) -> str:
     from llmgw.cache.keys import exact_key
-    from llmgw.wire.openai_request import decode_request
+    from llmgw.wire.openai import CODEC
 
-    return exact_key(SCOPE, PUBLIC_MODEL, decode_request(json.loads(chat_body(question))))
+    return exact_key(SCOPE, PUBLIC_MODEL, CODEC.decode_request(json.loads(chat_body(question))))
 
 
 def embed_all(texts: Sequence[str]) -> tuple[np.ndarray, float]:

@@ -1,8 +1,8 @@
 """The one exception tree of llmgw.
 
 Every error a caller can see is one of these; the inbound codec turns it into that API's error
-JSON (``llmgw.wire.openai.encode_error`` / ``llmgw.wire.anthropic.encode_error``) with
-``status``. Nothing else reaches a client: an unexpected exception becomes ``InternalError``.
+JSON (``Codec.encode_error`` of ``llmgw.wire.openai.CODEC`` / ``llmgw.wire.anthropic.CODEC``)
+with ``status``. Nothing else reaches a client: an unexpected exception becomes ``InternalError``.
 
 ::
 

@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
-InboundApi = Literal["openai", "anthropic"]
+# The APIs the gateway serves to its clients (the ``api`` column of the audit log).
+Api = Literal["openai", "anthropic"]
+# Every format a wire codec speaks: the inbound APIs and the providers' own formats.
+WireFormat = Literal["openai", "anthropic", "gemini"]
 
 Message = dict[str, Any]
 Tool = dict[str, Any]

@@ -34,6 +34,7 @@ from llmgw.routing.route import Hop
 from llmgw.settings.schema import Deployment
 from llmgw.store.keys import KeyRecord
 from llmgw.types import ChatRequest, Usage
+from llmgw.wire.codec import Codec
 from llmgw.wire.registry import codec_for
 
 log = logging.getLogger("llmgw.gateway")
@@ -44,7 +45,7 @@ class Call:
     """Everything known about one call while it runs; becomes its audit row."""
 
     api: str
-    codec: Any = None  # the inbound codec (set from ``api`` when not given)
+    codec: Codec = field(init=False)  # the inbound codec of ``api``
     request_id: str = field(default_factory=new_request_id)
     ts: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)
@@ -67,8 +68,7 @@ class Call:
     recorded: bool = False  # its one audit row has been queued
 
     def __post_init__(self) -> None:
-        if self.codec is None:
-            self.codec = codec_for(self.api)
+        self.codec = codec_for(self.api)
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers that say who served the call, and the tenant's rate limits."""

@@ -28,11 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import socket
 import struct
 import time
-from types import ModuleType
 
 import orjson
 from aiohttp import web
@@ -48,7 +46,9 @@ from llmgw.mock.wire_faults import (
 )
 from llmgw.providers.mock import content_filter_answer, new_id
 from llmgw.providers.mock_engine import MockAnswer, MockEngine, answer_chunks, is_token
-from llmgw.types import ChatRequest, StreamMeta
+from llmgw.types import ChatRequest, StreamMeta, WireFormat
+from llmgw.wire import gemini as gemini_wire
+from llmgw.wire.registry import FORMATS
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 SHUTDOWN_TIMEOUT_S = 1.0
@@ -67,10 +67,7 @@ class _Handlers:
         self.engine = engine
         self.faults = faults
         self.stats = stats
-        self.codecs: dict[str, ModuleType] = {
-            name: importlib.import_module(f"llmgw.wire.{name}")
-            for name in ("openai", "anthropic", "gemini")
-        }
+        self.codecs = FORMATS
 
     # ------------------------------------------------------------------------- chat routes
 
@@ -90,7 +87,7 @@ class _Handlers:
     async def _chat(
         self,
         request: web.Request,
-        fmt: str,
+        fmt: WireFormat,
         path: str,
         gemini_model: str | None = None,
         gemini_stream: bool = False,
@@ -102,7 +99,7 @@ class _Handlers:
             return self._error(fmt, BadRequest("the request body is not valid JSON"))
         try:
             if gemini_model is not None:
-                req: ChatRequest = codec.decode_request(body, gemini_model)
+                req = gemini_wire.CODEC.decode_request(body, gemini_model)
                 req.stream = gemini_stream
             else:
                 req = codec.decode_request(body)
@@ -125,7 +122,7 @@ class _Handlers:
         return await self._plain(request, fmt, req, answer, fault)
 
     async def _request_fault(
-        self, request: web.Request, fmt: str, fault: Fault, answer: MockAnswer
+        self, request: web.Request, fmt: WireFormat, fault: Fault, answer: MockAnswer
     ) -> web.StreamResponse | None:
         """Answer a request-level fault; None for faults that shape the answer instead."""
         err = fault_error(fault, fmt, answer.usage.input_tokens)
@@ -144,7 +141,7 @@ class _Handlers:
     async def _plain(
         self,
         request: web.Request,
-        fmt: str,
+        fmt: WireFormat,
         req: ChatRequest,
         answer: MockAnswer,
         fault: Fault | None,
@@ -168,7 +165,7 @@ class _Handlers:
     async def _stream(
         self,
         request: web.Request,
-        fmt: str,
+        fmt: WireFormat,
         req: ChatRequest,
         answer: MockAnswer,
         fault: Fault | None,
@@ -227,7 +224,7 @@ class _Handlers:
         await resp.write_eof()
         return resp
 
-    def _error(self, fmt: str, err: GatewayError, status: int | None = None) -> web.Response:
+    def _error(self, fmt: WireFormat, err: GatewayError, status: int | None = None) -> web.Response:
         code, body = self.codecs[fmt].encode_error(err)
         return web.Response(
             status=status or code, body=orjson.dumps(body), content_type="application/json"

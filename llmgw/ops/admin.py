@@ -39,9 +39,9 @@ async def handle_admin(gw: Gateway, scope: Scope, receive: Receive, send: Send) 
             return
         status, payload = await route(gw, scope, receive)
     except GatewayError as err:
-        from llmgw.wire.openai import encode_error
+        from llmgw.wire.openai import CODEC
 
-        status, payload = encode_error(err)
+        status, payload = CODEC.encode_error(err)
     await send_bytes(send, status, orjson.dumps(payload), JSON_HEADERS)
 
 

@@ -56,9 +56,9 @@ async def handle_admin_view(gw: Gateway, scope: Scope, receive: Receive, send: S
             return True
         payload = await json_view(gw, live, path, query_args(scope))
     except GatewayError as err:
-        from llmgw.wire.openai import encode_error
+        from llmgw.wire.openai import CODEC
 
-        status, error = encode_error(err)
+        status, error = CODEC.encode_error(err)
         await send_bytes(send, status, orjson.dumps(error), JSON_HEADERS)
         return True
     await send_bytes(send, 200, orjson.dumps(payload), JSON_HEADERS)

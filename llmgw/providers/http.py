@@ -10,8 +10,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
-from types import ModuleType
-from typing import Protocol
 
 import orjson
 
@@ -19,9 +17,8 @@ from llmgw.errors import UpstreamError
 from llmgw.providers.transport import Timeouts, Transport
 from llmgw.settings.schema import ProviderConfig
 from llmgw.types import ChatRequest, ChatResponse, Chunk
-from llmgw.wire import anthropic as anthropic_wire
-from llmgw.wire import gemini as gemini_wire
-from llmgw.wire import openai as openai_wire
+from llmgw.wire import anthropic, gemini, openai
+from llmgw.wire.codec import ProviderCodec, StreamDecoder
 from llmgw.wire.sse import SseEvent, SseParser
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -30,7 +27,7 @@ END_MARKER_GRACE_S = 0.25
 
 @dataclass(slots=True, frozen=True)
 class ProviderWire:
-    codec: ModuleType
+    codec: ProviderCodec
     url: Callable[[str, str, bool], str]  # (base_url, model, stream) -> url
     auth: Callable[[str], dict[str, str]]  # api key -> headers
 
@@ -45,15 +42,15 @@ def _anthropic_url(base: str, model: str, stream: bool) -> str:
 
 
 def _gemini_url(base: str, model: str, stream: bool) -> str:
-    return base.rstrip("/") + gemini_wire.request_path(model, stream)
+    return base.rstrip("/") + gemini.CODEC.request_path(model, stream)
 
 
 PROVIDER_WIRES: dict[str, ProviderWire] = {
     "openai": ProviderWire(
-        openai_wire, _openai_url, lambda key: {"authorization": f"Bearer {key}"} if key else {}
+        openai.CODEC, _openai_url, lambda key: {"authorization": f"Bearer {key}"} if key else {}
     ),
     "anthropic": ProviderWire(
-        anthropic_wire,
+        anthropic.CODEC,
         _anthropic_url,
         lambda key: (
             {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
@@ -62,7 +59,7 @@ PROVIDER_WIRES: dict[str, ProviderWire] = {
         ),
     ),
     "gemini": ProviderWire(
-        gemini_wire, _gemini_url, lambda key: {"x-goog-api-key": key} if key else {}
+        gemini.CODEC, _gemini_url, lambda key: {"x-goog-api-key": key} if key else {}
     ),
 }
 
@@ -78,12 +75,6 @@ def decode_events(
         except UpstreamError as err:
             return out, err
     return out, None
-
-
-class StreamDecoder(Protocol):
-    done: bool
-
-    def feed(self, event: SseEvent) -> list[Chunk]: ...
 
 
 class HttpProvider:

@@ -29,7 +29,7 @@ from llmgw.replay.diff import (
     side_from_response,
 )
 from llmgw.replay.diff_rules import STAT_FIELDS, summarise
-from llmgw.replay.resend import CODECS
+from llmgw.wire.registry import INBOUND, is_api
 
 ORIGINAL = "original"
 _AUDIT_FIELDS = (
@@ -47,9 +47,9 @@ class DiffResult:
 
 
 def _decode(api: str | None, body: str | None) -> Any:
-    codec = CODECS.get(api or "")
-    if codec is None or not body:
+    if not is_api(api) or not body:
         return None
+    codec = INBOUND[api]
     try:
         return codec.decode_response(orjson.loads(body))
     except (orjson.JSONDecodeError, GatewayError, TypeError, ValueError):

@@ -18,7 +18,6 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -34,10 +33,8 @@ from llmgw.routing.policy import plan
 from llmgw.routing.route import Hop, Route
 from llmgw.settings.schema import ModelConfig
 from llmgw.types import ChatRequest, ChatResponse, Usage
-from llmgw.wire import anthropic as anthropic_wire
-from llmgw.wire import openai as openai_wire
+from llmgw.wire.registry import INBOUND, codec_for, is_api
 
-CODECS: dict[str, ModuleType] = {"openai": openai_wire, "anthropic": anthropic_wire}
 SaveResult = Callable[[RunResult], None]
 
 
@@ -79,9 +76,10 @@ def select_originals(
 
 def decode_original(row: dict[str, Any]) -> ChatRequest:
     """The canonical request of a recorded call, as a plain (non-streamed) call."""
-    codec = CODECS.get(row.get("api") or "")
-    if codec is None:
+    api = row.get("api")
+    if not is_api(api):
         raise BadRequest(f"unknown inbound api {row.get('api')!r}")
+    codec = INBOUND[api]
     try:
         body = orjson.loads(row["request_body"])
     except (orjson.JSONDecodeError, TypeError):
@@ -161,7 +159,7 @@ async def send_once(gw: Gateway, target: ModelConfig, item: ReplayItem) -> RunRe
     req = item.request.with_model(hop.deployment.model)
     usage = resp.usage = _usage(hop.deployment.model, req, resp)
     price = gw.prices.lookup(hop.provider.kind, hop.deployment.model)
-    body = orjson.dumps(CODECS[item.api].encode_response(resp)).decode()
+    body = orjson.dumps(codec_for(item.api).encode_response(resp)).decode()
     ms = (time.perf_counter() - t0) * 1000.0
     return RunResult(
         item.original_id,

@@ -159,23 +159,23 @@ async def test_cancelled_while_queued_for_a_deployment_slot(tmp_path: Path) -> N
 @pytest.mark.parametrize("where", ["encoder_start", "encoder_feed"])
 @sync
 async def test_a_bug_while_relaying_still_returns_everything(tmp_path: Path, where: str) -> None:
-    from llmgw.wire import openai_stream
+    from llmgw.wire.openai.stream import OpenAIStreamEncoder
 
     upstream = Upstream("ok")
     async with Harness(tmp_path, config(ONE), upstream) as h:
         original: Callable[..., Any] = getattr(
-            openai_stream.StreamEncoder, "start" if where == "encoder_start" else "feed"
+            OpenAIStreamEncoder, "start" if where == "encoder_start" else "feed"
         )
 
         def broken(self: Any, *args: Any) -> Any:
             raise ValueError("a bug")
 
         name = "start" if where == "encoder_start" else "feed"
-        setattr(openai_stream.StreamEncoder, name, broken)
+        setattr(OpenAIStreamEncoder, name, broken)
         try:
             reply = await h.chat(STREAM)
         finally:
-            setattr(openai_stream.StreamEncoder, name, original)
+            setattr(OpenAIStreamEncoder, name, original)
         assert h.counters() == ZERO
         rows = await h.rows()
     assert reply.status == 200  # headers were out before the bug struck

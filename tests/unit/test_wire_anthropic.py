@@ -25,7 +25,8 @@ from llmgw.errors import (
     UpstreamError,
 )
 from llmgw.types import ChatRequest, ChatResponse, Chunk, StreamMeta, ToolCallDelta, Usage
-from llmgw.wire import anthropic as codec
+from llmgw.wire.anthropic import CODEC as codec
+from llmgw.wire.anthropic.request_encode import DEFAULT_MAX_TOKENS
 from llmgw.wire.sse import SseEvent, SseParser
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wire" / "anthropic"
@@ -321,7 +322,7 @@ def test_encode_request_builds_an_anthropic_body() -> None:
     )
     assert codec.encode_request(req) == {
         "model": "claude-sonnet-4-5-20250929",
-        "max_tokens": codec.DEFAULT_MAX_TOKENS,
+        "max_tokens": DEFAULT_MAX_TOKENS,
         "system": "Rule one.\nRule two.",
         "messages": [
             {
@@ -359,7 +360,7 @@ def test_encode_request_builds_an_anthropic_body() -> None:
         "metadata": {"user_id": "u1"},
         "stream": True,
     }
-    assert codec.DEFAULT_MAX_TOKENS == 4096
+    assert DEFAULT_MAX_TOKENS == 4096
 
 
 def test_tool_choice_without_tools_is_dropped() -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from llmgw.errors import BadRequest, InternalError, NotFound, UpstreamError
 from llmgw.types import ChatRequest, ChatResponse, Chunk, StreamMeta, ToolCallDelta, Usage
-from llmgw.wire import gemini
+from llmgw.wire.gemini import CODEC as gemini
+from llmgw.wire.gemini.stream import GeminiStreamDecoder
 from llmgw.wire.sse import SseEvent, SseParser
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "wire" / "gemini"
@@ -26,7 +27,7 @@ def sse_events(raw: bytes) -> list[SseEvent]:
     return parser.feed(raw) + parser.close()
 
 
-def decode_stream(raw: bytes) -> tuple[list[Chunk], gemini.StreamDecoder]:
+def decode_stream(raw: bytes) -> tuple[list[Chunk], GeminiStreamDecoder]:
     decoder = gemini.StreamDecoder()
     chunks = [c for e in sse_events(raw) for c in decoder.feed(e)]
     return chunks, decoder

@@ -22,8 +22,8 @@ from llmgw.errors import (
     UpstreamError,
 )
 from llmgw.types import ChatRequest, ChatResponse, Chunk, StreamMeta, ToolCallDelta, Usage
-from llmgw.wire import openai as codec
-from llmgw.wire.openai import retry_after_seconds
+from llmgw.wire.headers import retry_after_seconds
+from llmgw.wire.openai import CODEC as codec
 from llmgw.wire.sse import SseEvent, SseParser
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wire" / "openai"

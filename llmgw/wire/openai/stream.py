@@ -1,6 +1,6 @@
 """OpenAI chat-completions streams: canonical chunks to SSE bytes and back.
 
-Public through ``llmgw.wire.openai`` (``StreamEncoder``, ``StreamDecoder``).
+The codec hands these out as ``CODEC.StreamEncoder`` / ``CODEC.StreamDecoder``.
 
 An OpenAI stream is a sequence of ``data: {chat.completion.chunk}`` events: the first carries
 ``delta.role``; then text deltas (``delta.content``) and tool-call deltas
@@ -19,22 +19,15 @@ import orjson
 
 from llmgw.errors import GatewayError, UpstreamError
 from llmgw.types import Chunk, FinishReason, StreamMeta, ToolCallDelta, Usage
-from llmgw.wire.openai import (
-    PROVIDER,
-    classify_error,
-    encode_error,
-    error_fields,
-    finish_reason_from_openai,
-    usage_from_openai,
-    usage_to_openai,
-)
+from llmgw.wire.openai.errors import PROVIDER, classify_error, encode_error, error_fields
+from llmgw.wire.openai.usage import finish_reason_from_openai, usage_from_openai, usage_to_openai
 from llmgw.wire.sse import SseEvent, format_event
 
 _DONE = format_event(b"[DONE]")
 _MAX_SNIPPET = 200
 
 
-class StreamEncoder:
+class OpenAIStreamEncoder:
     """Canonical chunks in, OpenAI ``chat.completion.chunk`` SSE bytes out.
 
     ``finish()`` closes the stream: it sends a ``stop`` finish chunk if none was fed, the usage
@@ -118,7 +111,7 @@ def _tool_call_delta(tc: ToolCallDelta) -> dict[str, Any]:
     return out
 
 
-class StreamDecoder:
+class OpenAIStreamDecoder:
     """OpenAI SSE events in, canonical chunks out.
 
     Only the first choice (index 0) is read. A chunk that carries both deltas and usage (some

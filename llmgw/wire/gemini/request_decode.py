@@ -1,7 +1,5 @@
 """Gemini ``GenerateContentRequest`` -> canonical ``ChatRequest`` (pure, no I/O).
 
-Re-exported by ``llmgw.wire.gemini``; import ``decode_request`` from there.
-
 Gemini matches a ``functionResponse`` to its ``functionCall`` by function name (and by ``id``
 when the client sends one), while the canonical form links them by tool-call id. Decoding gives
 every call an id (the part's ``id`` or a deterministic ``call_<n>``) and points each response at
@@ -17,7 +15,7 @@ import orjson
 
 from llmgw.errors import BadRequest
 from llmgw.types import ChatRequest, Message, Tool
-from llmgw.wire.gemini_schema import schema_to_json
+from llmgw.wire.gemini.schema import schema_to_json
 
 _ROLES = ("user", "model", "function")  # "function": older clients send responses with it
 _TOOL_MODES = {"AUTO": "auto", "NONE": "none", "ANY": "required"}
@@ -62,6 +60,20 @@ def decode_request(body: Any, model: str) -> ChatRequest:
     req.tools = _decode_tools(body.get("tools"))
     req.tool_choice = _decode_tool_config(field(body, "toolConfig"))
     return req
+
+
+def model_of(body: Any) -> str:
+    """The model a request body names itself, for when no URL gives one.
+
+    Over HTTP the model is in the path; the RPC form of ``GenerateContentRequest`` has it in
+    the body as ``model`` (``models/<name>`` or a bare name). Raises ``BadRequest``.
+    """
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.removeprefix("models/"):
+        raise BadRequest("'model' must name the model when the URL does not", param="model")
+    return model.removeprefix("models/")
 
 
 class _CallBook:

@@ -1,6 +1,6 @@
 """Anthropic Messages streams: canonical chunks to SSE events and back.
 
-Public through ``llmgw.wire.anthropic`` (``StreamEncoder``, ``StreamDecoder``).
+The codec hands these out as ``CODEC.StreamEncoder`` / ``CODEC.StreamDecoder``.
 
 Every event is ``event: <type>`` plus ``data: {"type": <type>, ...}``, in this order:
 ``message_start`` (a Message with empty content and the prompt's usage); for each content
@@ -19,11 +19,8 @@ import orjson
 
 from llmgw.errors import GatewayError, UpstreamError
 from llmgw.types import Chunk, FinishReason, StreamMeta, ToolCallDelta, Usage
-from llmgw.wire.anthropic import (
-    PROVIDER,
-    classify_error,
-    encode_error,
-    error_fields,
+from llmgw.wire.anthropic.errors import PROVIDER, classify_error, encode_error, error_fields
+from llmgw.wire.anthropic.usage import (
     finish_reason_from_anthropic,
     message_id,
     stop_reason_to_anthropic,
@@ -39,7 +36,7 @@ def _event(body: dict[str, Any]) -> bytes:
     return format_event(orjson.dumps(body), body["type"])
 
 
-class StreamEncoder:
+class AnthropicStreamEncoder:
     """Canonical chunks in, Anthropic SSE events out.
 
     Text opens a text block; each new tool call closes the open block and opens a ``tool_use``
@@ -71,7 +68,7 @@ class StreamEncoder:
 
     def start(self) -> bytes:
         """``message_start`` (empty content, the prompt's token count) and a ``ping``."""
-        message = {
+        message: dict[str, Any] = {
             "id": message_id(self._meta.id),
             "type": "message",
             "role": "assistant",
@@ -158,7 +155,7 @@ class StreamEncoder:
         return _event(encode_error(err)[1])
 
 
-class StreamDecoder:
+class AnthropicStreamDecoder:
     """Anthropic SSE events in, canonical chunks out; ``done`` turns true at ``message_stop``.
 
     ``message_delta`` yields a finish chunk and then a usage chunk (input tokens from
@@ -198,9 +195,9 @@ class StreamDecoder:
                 provider=PROVIDER,
             )
         if kind == "message_start":
-            message = obj.get("message")
-            if isinstance(message, dict):
-                self._input = usage_from_anthropic(message.get("usage"))
+            started = obj.get("message")
+            if isinstance(started, dict):
+                self._input = usage_from_anthropic(started.get("usage"))
         elif kind == "content_block_start":
             return self._block_start(obj)
         elif kind == "content_block_delta":

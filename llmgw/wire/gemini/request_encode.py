@@ -1,6 +1,6 @@
-"""Canonical ``ChatRequest`` -> Gemini ``GenerateContentRequest`` body (pure, no I/O).
+"""Canonical ``ChatRequest`` -> Gemini ``GenerateContentRequest`` body and URL path (pure).
 
-Re-exported by ``llmgw.wire.gemini``; import ``encode_request`` from there.
+The model is not in the body but in the URL (``request_path``).
 
 System messages become ``systemInstruction``; assistant turns ``model`` turns; tool messages
 ``functionResponse`` parts named after the assistant tool call they answer (Gemini matches
@@ -14,13 +14,22 @@ import base64
 import binascii
 import mimetypes
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
 from llmgw.errors import BadRequest
 from llmgw.types import ChatRequest, Message, Tool
-from llmgw.wire.gemini_request_decode import EXTRA_PARAMS
-from llmgw.wire.gemini_schema import clean_schema
+from llmgw.wire.gemini.request_decode import EXTRA_PARAMS
+from llmgw.wire.gemini.schema import clean_schema
+
+
+def request_path(model: str, stream: bool) -> str:
+    """The URL path for ``model`` (relative to e.g. https://generativelanguage.googleapis.com)."""
+    name = quote(model.removeprefix("models/"), safe="-._~@")
+    if stream:
+        return f"/v1beta/models/{name}:streamGenerateContent?alt=sse"
+    return f"/v1beta/models/{name}:generateContent"
 
 
 def encode_request(req: ChatRequest) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Anthropic Messages requests: a ``ChatRequest`` as the body for a provider (``encode_request``).
 
-Public through ``llmgw.wire.anthropic``. What the Messages API has no place for:
+What the Messages API has no place for:
 
 * ``response_format`` (JSON mode) is not supported by Anthropic and is dropped;
 * ``seed``, ``n`` and extras other than ``top_k``, ``thinking`` and ``metadata`` are dropped;

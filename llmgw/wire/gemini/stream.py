@@ -4,7 +4,7 @@ Every SSE event is a whole ``GenerateContentResponse`` carrying the next parts; 
 a ``finishReason`` is the last one and usually also carries the final ``usageMetadata``.
 A ``functionCall`` always arrives whole, never split over events.
 
-Import these classes from ``llmgw.wire.gemini``.
+The codec hands these out as ``CODEC.StreamEncoder`` / ``CODEC.StreamDecoder``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,22 @@ import orjson
 
 from llmgw.errors import GatewayError, UpstreamError
 from llmgw.types import Chunk, FinishReason, StreamMeta, ToolCallDelta, Usage
-from llmgw.wire import gemini
+from llmgw.wire.gemini.candidate import (
+    FINISH_TO_GEMINI,
+    candidate_parts,
+    decode_usage,
+    encode_usage,
+    finish_reason,
+    function_call_part,
+    is_blocked,
+    new_call_id,
+    tool_call_from_part,
+)
+from llmgw.wire.gemini.errors import PROVIDER, encode_error, error_from_json
 from llmgw.wire.sse import SseEvent, format_event
 
 
-class StreamDecoder:
+class GeminiStreamDecoder:
     """Gemini SSE events -> canonical chunks. ``done`` turns true at the ``finishReason``.
 
     Usage is the latest ``usageMetadata`` seen. Should it come only after the finish event, the
@@ -43,7 +54,7 @@ class StreamDecoder:
             body = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(
-                "server_error", "gemini: malformed stream event", provider=gemini.PROVIDER
+                "server_error", "gemini: malformed stream event", provider=PROVIDER
             ) from exc
         out: list[Chunk] = []
         for item in body if isinstance(body, list) else [body]:
@@ -62,23 +73,21 @@ class StreamDecoder:
 
     def _response(self, body: Any) -> list[Chunk]:
         if not isinstance(body, dict):
-            raise UpstreamError(
-                "server_error", "gemini: malformed stream event", provider=gemini.PROVIDER
-            )
+            raise UpstreamError("server_error", "gemini: malformed stream event", provider=PROVIDER)
         if isinstance(body.get("error"), dict):
             code = body["error"].get("code")
-            raise gemini.error_from_json(body, code if isinstance(code, int) else 500, {})
+            raise error_from_json(body, code if isinstance(code, int) else 500, {})
         if "usageMetadata" in body:
-            self._usage = gemini.decode_usage(body["usageMetadata"])
+            self._usage = decode_usage(body["usageMetadata"])
         if self._finished:
             return self._pending_usage()
-        parts, reason = gemini.candidate_parts(body)
+        parts, reason = candidate_parts(body)
         out = self._parts(parts)
-        if gemini.is_blocked(body):
+        if is_blocked(body):
             reason = "SAFETY"
         if reason is not None and reason != "FINISH_REASON_UNSPECIFIED":
             self._finished = self.done = True
-            out.append(Chunk(finish_reason=gemini.finish_reason(reason, self._calls > 0)))
+            out.append(Chunk(finish_reason=finish_reason(reason, self._calls > 0)))
             out.extend(self._pending_usage())
         return out
 
@@ -92,7 +101,7 @@ class StreamDecoder:
                 else:
                     out.append(Chunk(text=text))
             elif isinstance(part.get("functionCall"), dict):
-                call = gemini.tool_call_from_part(part["functionCall"])
+                call = tool_call_from_part(part["functionCall"])
                 delta = ToolCallDelta(
                     index=self._calls,
                     id=call["id"],
@@ -110,7 +119,7 @@ class StreamDecoder:
         return [Chunk(usage=self._usage)]
 
 
-class StreamEncoder:
+class GeminiStreamEncoder:
     """Canonical chunks -> Gemini SSE bytes.
 
     Text goes out as it comes, one event per chunk. Tool-call deltas are gathered until the call
@@ -158,14 +167,14 @@ class StreamEncoder:
             return b""
         self._closed = True
         parts = self._call_parts() or [{"text": ""}]
-        reason = gemini.FINISH_TO_GEMINI.get(self._reason or "stop", "STOP")
+        reason = FINISH_TO_GEMINI.get(self._reason or "stop", "STOP")
         usage = self._usage or Usage(input_tokens=self._meta.input_tokens, estimated=True)
-        return self._event(parts, finishReason=reason, usageMetadata=gemini.encode_usage(usage))
+        return self._event(parts, finishReason=reason, usageMetadata=encode_usage(usage))
 
     def error(self, err: GatewayError) -> bytes:
         """An in-band error event; the stream ends with it."""
         self._closed = True
-        _, body = gemini.encode_error(err)
+        _, body = encode_error(err)
         return format_event(orjson.dumps(body))
 
     def _flush_calls(self) -> bytes:
@@ -174,9 +183,9 @@ class StreamEncoder:
 
     def _call_parts(self) -> list[dict[str, Any]]:
         parts = [
-            gemini.function_call_part(
+            function_call_part(
                 {
-                    "id": call["id"] or gemini.new_call_id(),
+                    "id": call["id"] or new_call_id(),
                     "type": "function",
                     "function": {"name": call["name"], "arguments": call["arguments"]},
                 }

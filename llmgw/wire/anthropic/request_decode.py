@@ -1,8 +1,7 @@
 """Anthropic Messages requests: validation into ``ChatRequest`` (``decode_request``).
 
-Public through ``llmgw.wire.anthropic``. Validation mirrors what the Messages API rejects and
-raises ``errors.BadRequest`` whose ``param`` names the field the way Anthropic does
-(``messages.1.content.0.source.media_type``).
+Validation mirrors what the Messages API rejects and raises ``errors.BadRequest`` whose ``param``
+names the field the way Anthropic does (``messages.1.content.0.source.media_type``).
 
 Translation to the canonical (OpenAI-semantics) messages:
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -59,7 +58,7 @@ def _required(value: Any, problem: str) -> str:
     return "Field required" if value is None else problem
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -101,9 +100,10 @@ def _image_part(block: dict[str, Any], param: str) -> dict[str, Any]:
             raise _bad("'data' must be a non-empty base64 string", f"{where}.data")
         url = f"data:{media_type};base64,{data}"
     elif kind == "url":
-        url = source.get("url")
-        if not isinstance(url, str) or not url:
+        link = source.get("url")
+        if not isinstance(link, str) or not link:
             raise _bad("'url' must be a non-empty string", f"{where}.url")
+        url = link
     else:
         raise _bad("source type must be 'base64' or 'url'", f"{where}.type")
     return {"type": "image_url", "image_url": {"url": url}}
