@@ -6,6 +6,7 @@ gateway: the composition root (``llmgw.assembly``) passes their handler in as ``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -40,7 +41,13 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.http(scope, receive, send)
+            try:
+                await self.http(scope, receive, send)
+            except asyncio.CancelledError:
+                # the server ends calls still open at its drain deadline by cancelling them:
+                # each has already ended its answer in-band and kept its row, so this is the
+                # expected way out, not an error for the server to log
+                return
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 

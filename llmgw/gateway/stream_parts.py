@@ -8,10 +8,11 @@ past (text, tool calls, finish reason, usage) for accounting, the audit row and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from llmgw.errors import UpstreamError
+from llmgw.errors import GatewayError, UpstreamError
 from llmgw.gateway.asgi import Receive, Send
 from llmgw.routing.attempts import Lease
 from llmgw.routing.route import Hop
@@ -113,8 +114,60 @@ async def next_batch(src: Source, wait_s: float) -> list[Chunk]:
         ) from None
 
 
-async def send_body(send: Send, data: bytes, more: bool = True) -> None:
-    await send({"type": "http.response.body", "body": data, "more_body": more})
+class ClientTooSlow(Exception):
+    """The client read nothing for ``server.write_timeout_s``: it is cut off."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"client read nothing for {timeout_s:g}s")
+        self.error = GatewayError(
+            f"the client read nothing for {timeout_s:g}s; the stream was cut off",
+            code="client_write_timeout",
+        )
+
+
+def shutting_down() -> GatewayError:
+    """The in-band error of a stream cut short because the gateway is stopping."""
+    err = GatewayError(
+        "the gateway is shutting down; this answer was cut short", code="gateway_shutdown"
+    )
+    err.status = 503
+    err.kind = "api_error"
+    return err
+
+
+class Writer:
+    """A streamed response's writes, each bounded by the write timeout.
+
+    The ASGI server holds a ``send`` while the socket's buffers are full, so a client that
+    stops reading would otherwise hold its upstream call and every slot for as long as it
+    likes. A write that does not complete within ``timeout_s`` raises ``ClientTooSlow``."""
+
+    __slots__ = ("_send", "started", "timeout_s")
+
+    def __init__(self, send: Send, timeout_s: float) -> None:
+        self._send = send
+        self.timeout_s = timeout_s
+        self.started = False
+
+    async def _write(self, message: dict[str, object]) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._send(message)
+        except TimeoutError:
+            raise ClientTooSlow(self.timeout_s) from None
+
+    async def start(self, headers: list[tuple[bytes, bytes]]) -> None:
+        await self._write({"type": "http.response.start", "status": 200, "headers": headers})
+        self.started = True
+
+    async def body(self, data: bytes, more: bool = True) -> None:
+        await self._write({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def last_words(self, data: bytes, within_s: float = 1.0) -> None:
+        """A final event on the way out (shutdown): best effort, briefly, never raising."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(min(within_s, self.timeout_s)):
+                await self._send({"type": "http.response.body", "body": data, "more_body": False})
 
 
 async def wait_disconnect(receive: Receive) -> None:

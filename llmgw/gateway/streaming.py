@@ -27,17 +27,20 @@ from llmgw.gateway.resume import combined, resume
 from llmgw.gateway.runtime import Gateway
 from llmgw.gateway.stream_parts import (
     Assembled,
+    ClientTooSlow,
     Source,
+    Writer,
     aclose,
     next_batch,
     open_stream,
-    send_body,
+    shutting_down,
     wait_disconnect,
 )
 from llmgw.routing.attempts import attempt
 from llmgw.routing.policy import RoutePlan
 from llmgw.routing.route import Hop, Route
 from llmgw.types import ChatResponse, Chunk, StreamMeta
+from llmgw.wire.codec import StreamEncoder
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -81,12 +84,20 @@ async def relay(
     receive: Receive,
     send: Send,
 ) -> None:
-    """Send the stream to the client; the one place a streamed call is settled and recorded."""
+    """Send the stream to the client; the one place a streamed call is settled and recorded.
+
+    However the stream ends — answered, broken upstream, client gone, client too slow to read
+    (``server.write_timeout_s``), the gateway stopping past its drain time, or a bug — the
+    upstream stream is closed, the attempt's lease ended, the call billed for what was
+    produced and recorded once.
+    """
     req = call.request
     assert req is not None and call.deployment is not None
     answer = Assembled()
     outcome = "ok"
     error: GatewayError | None = None
+    out = Writer(send, gw.settings.server.write_timeout_s)
+    encoder: StreamEncoder | None = None
     try:
         encoder = call.codec.StreamEncoder(
             StreamMeta(
@@ -100,51 +111,8 @@ async def relay(
             ),
             req.include_usage,
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*SSE_HEADERS, *call.headers()],
-            }
-        )
-
-        def encode(batch: list[Chunk]) -> bytes:
-            out = []
-            for chunk in batch:
-                if chunk.usage is not None and answer.carry is not None:
-                    chunk = Chunk(
-                        chunk.text,
-                        chunk.tool_calls,
-                        chunk.finish_reason,
-                        combined(answer.carry, chunk.usage),
-                    )
-                answer.add(chunk)
-                out.append(encoder.feed(chunk))
-            return b"".join(out)
-
-        timeouts = gw.settings.routing.timeouts
-
-        async def pump() -> None:
-            await send_body(send, encoder.start() + encode(first))
-            while True:
-                try:
-                    batch = await next_batch(src, route.remaining(timeouts.idle_s))
-                except StopAsyncIteration:
-                    return
-                except UpstreamError as err:
-                    if answer.tool_calls or not gw.settings.routing.stream_resume:
-                        raise
-                    answer.carry = estimate_usage(call, answer.text, None)
-                    resumed = await resume(call, route, src, err, answer.text, timeouts.ttft_s)
-                    if resumed is None:
-                        raise
-                    new_src, batch = resumed
-                    src.lease, src.chunks = new_src.lease, new_src.chunks
-                data = encode(batch)
-                if data:
-                    await send_body(send, data)
-
-        pumping = asyncio.ensure_future(pump())
+        await out.start([*SSE_HEADERS, *call.headers()])
+        pumping = asyncio.ensure_future(pump(gw, call, route, src, first, answer, encoder, out))
         watching = asyncio.ensure_future(wait_disconnect(receive))
         try:
             await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
@@ -156,25 +124,34 @@ async def relay(
                 await asyncio.gather(pumping, return_exceptions=True)
         if outcome == "ok":
             exc = pumping.exception()
-            if isinstance(exc, UpstreamError):
+            if isinstance(exc, ClientTooSlow):
+                outcome, error = "aborted", exc.error
+            elif isinstance(exc, UpstreamError):
                 outcome, error = "error", exc
-                await send_body(send, encoder.error(exc), more=False)
+                await out.body(encoder.error(exc), more=False)
             elif exc is not None:  # a bug: end the stream in-band, keep the row, log the trace
                 log.error("relaying %s failed", call.request_id, exc_info=exc)
                 outcome = "error"
                 error = InternalError(
                     f"internal error ({type(exc).__name__}); request id {call.request_id}"
                 )
-                await send_body(send, encoder.error(error), more=False)
+                await out.body(encoder.error(error), more=False)
             else:
                 tail = b""
                 if answer.usage is None:  # the upstream reported none: count what was produced
                     answer.usage = estimate_usage(call, answer.text, answer.tool_list())
                     tail = encoder.feed(Chunk(usage=answer.usage))
-                await send_body(send, tail + encoder.finish(), more=False)
+                await out.body(tail + encoder.finish(), more=False)
+    except ClientTooSlow as slow:  # a final write stalled
+        outcome, error = "aborted", slow.error
     except BaseException as exc:
-        if outcome == "ok" and error is None:  # escaped before the stream's end was judged
-            if isinstance(exc, ClientGone | asyncio.CancelledError):
+        if isinstance(exc, asyncio.CancelledError) and outcome in ("ok", "aborted"):
+            # the server stops past its drain time: say so in-band, bill what was delivered
+            outcome, error = "aborted", shutting_down()
+            if encoder is not None and out.started:
+                await out.last_words(encoder.error(error))
+        elif outcome == "ok" and error is None:  # escaped before the stream's end was judged
+            if isinstance(exc, ClientGone):
                 outcome = "aborted"
             else:
                 outcome = "error"
@@ -187,7 +164,7 @@ async def relay(
             if lease.open:  # broken mid-answer (not already judged while trying to resume)
                 lease.failed(error)
                 call.attempt_log[-1]["error_class"] = error.error_class
-        elif error is None:  # answered, or the client left while the upstream was fine
+        elif outcome in ("ok", "aborted"):  # the upstream was fine; the client side ended it
             lease.succeeded((call.ttft_ms or 0.0) / 1000.0)
         await lease.close()  # abandoned if not judged above; the slot goes back
         settle_stream(gw, call, answer)
@@ -200,6 +177,53 @@ async def relay(
             bool(answer.tool_calls),
             resumed=answer.carry is not None,
         )
+
+
+async def pump(
+    gw: Gateway,
+    call: Call,
+    route: Route,
+    src: Source,
+    first: list[Chunk],
+    answer: Assembled,
+    encoder: StreamEncoder,
+    out: Writer,
+) -> None:
+    """Relay batches until the upstream ends; a break resumes where a deployment can."""
+    timeouts = gw.settings.routing.timeouts
+
+    def encode(batch: list[Chunk]) -> bytes:
+        pieces = []
+        for chunk in batch:
+            if chunk.usage is not None and answer.carry is not None:
+                chunk = Chunk(
+                    chunk.text,
+                    chunk.tool_calls,
+                    chunk.finish_reason,
+                    combined(answer.carry, chunk.usage),
+                )
+            answer.add(chunk)
+            pieces.append(encoder.feed(chunk))
+        return b"".join(pieces)
+
+    await out.body(encoder.start() + encode(first))
+    while True:
+        try:
+            batch = await next_batch(src, route.remaining(timeouts.idle_s))
+        except StopAsyncIteration:
+            return
+        except UpstreamError as err:
+            if answer.tool_calls or not gw.settings.routing.stream_resume:
+                raise
+            answer.carry = estimate_usage(call, answer.text, None)
+            resumed = await resume(call, route, src, err, answer.text, timeouts.ttft_s)
+            if resumed is None:
+                raise
+            new_src, batch = resumed
+            src.lease, src.chunks = new_src.lease, new_src.chunks
+        data = encode(batch)
+        if data:
+            await out.body(data)
 
 
 def settle_stream(gw: Gateway, call: Call, answer: Assembled) -> None:

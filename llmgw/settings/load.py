@@ -21,8 +21,12 @@ TOML reference
 ``[server]``
     ``host`` (default ``"127.0.0.1"``), ``port`` (8080; 0-65535, 0 = any free port),
     ``max_body_bytes`` (4 MiB), ``drain_timeout_s`` (10: how long in-flight calls may finish
-    on shutdown), ``admin_key_env`` (``"LLMGW_ADMIN_KEY"``: the variable holding the admin
-    API key).
+    on shutdown; a stream still open at that deadline ends with an in-band error event, is
+    billed for what was delivered and recorded as ``aborted``), ``admin_key_env``
+    (``"LLMGW_ADMIN_KEY"``: the variable holding the admin API key), ``write_timeout_s`` (30:
+    a streaming client that reads nothing for this long is cut off — its upstream call is
+    cancelled, its slots freed, it pays for what was produced and its row says
+    ``client_write_timeout``).
 
 ``[audit]``
     ``queue_size`` (10000 rows waiting for the writer), ``batch_size`` (500 rows per commit),

@@ -25,6 +25,7 @@ from llmgw.settings.schema import (
     DEFAULT_AUDIT_QUEUE,
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_DRAIN_TIMEOUT_S,
+    DEFAULT_WRITE_TIMEOUT_S,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
@@ -70,7 +71,14 @@ TOP_KEYS = (
     "limits",
     "cache",
 )
-SERVER_KEYS = ("host", "port", "max_body_bytes", "drain_timeout_s", "admin_key_env")
+SERVER_KEYS = (
+    "host",
+    "port",
+    "max_body_bytes",
+    "drain_timeout_s",
+    "admin_key_env",
+    "write_timeout_s",
+)
 AUDIT_KEYS = ("queue_size", "batch_size", "flush_interval_s", "redact_patterns", "key_env")
 PROVIDER_KEYS = (
     "kind",
@@ -136,6 +144,9 @@ class _Parser(CacheReader):
                 t, "drain_timeout_s", "server", DEFAULT_DRAIN_TIMEOUT_S, positive=False
             ),
             admin_key_env=self.string(t, "admin_key_env", "server", "LLMGW_ADMIN_KEY"),
+            write_timeout_s=self.number(
+                t, "write_timeout_s", "server", DEFAULT_WRITE_TIMEOUT_S, positive=True
+            ),
         )
 
     def audit(self, t: dict[str, Any]) -> AuditConfig:

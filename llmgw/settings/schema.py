@@ -18,6 +18,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_READ_TIMEOUT_S = 120.0
 DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_DRAIN_TIMEOUT_S = 10.0
+DEFAULT_WRITE_TIMEOUT_S = 30.0
 DEFAULT_AUDIT_QUEUE = 10_000
 DEFAULT_AUDIT_BATCH = 500
 DEFAULT_AUDIT_FLUSH_S = 0.05
@@ -167,6 +168,7 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S
     admin_key_env: str = "LLMGW_ADMIN_KEY"
+    write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S  # a client that stops reading is cut off
 
 
 @dataclass(slots=True, frozen=True)

@@ -162,3 +162,99 @@ def test_sigterm_drains_streams_and_loses_no_audit_row(tmp_path: Path) -> None:
     assert result.get("finish") == "stop", result  # the in-flight stream finished whole
     assert len(str(result["text"]).split()) == 25
     assert audit_count(state) == 101
+
+
+SHORT_DRAIN_CONFIG = """
+[server]
+drain_timeout_s = 1
+
+[providers.slow]
+kind = "mock"
+
+[providers.slow.mock]
+tokens_per_s = 10
+output_tokens = 400
+
+[models.slow]
+deployments = [{ provider = "slow", model = "mock-small" }]
+
+[[pricing]]
+model = "mock-small"
+provider = "mock"
+input_per_mtok = "1.00"
+output_per_mtok = "4.00"
+
+[tenants.t]
+models = ["*"]
+"""
+
+
+def test_streams_open_past_the_drain_deadline_end_in_band_and_are_billed(tmp_path: Path) -> None:
+    import json
+
+    import httpx
+
+    config = tmp_path / "llmgw.toml"
+    config.write_text(SHORT_DRAIN_CONFIG)
+    state = tmp_path / "state.db"
+    secret = json.loads(
+        subprocess.run(
+            llmgw_cmd(
+                "keys", "create", "--tenant", "t", "--name", "k", "--json", "--state", str(state)
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+    )["secret"]
+    port = free_port()
+    log = tmp_path / "gw.log"
+    proc = start_process(
+        llmgw_cmd("serve", "--config", str(config), "--state", str(state), "--port", str(port)),
+        log,
+        f"http://127.0.0.1:{port}/readyz",
+        env=clean_env(),
+    )
+    bodies: list[bytes] = [b"", b""]
+    started = [threading.Event(), threading.Event()]
+
+    def consume(i: int) -> None:
+        body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": "go"}]}
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream(
+                "POST",
+                f"{proc.url}/v1/chat/completions",
+                json=body,
+                headers={"authorization": f"Bearer {secret}"},
+            ) as resp,
+        ):
+            for piece in resp.iter_bytes():
+                bodies[i] += piece
+                if bodies[i].count(b"data:") >= 3:
+                    started[i].set()
+
+    threads = [threading.Thread(target=consume, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    assert all(s.wait(15) for s in started)
+    assert proc.stop(signal.SIGTERM, timeout=30) == 0
+    for t in threads:
+        t.join(10)
+    for body in bodies:
+        events = [line[6:] for line in body.decode().splitlines() if line.startswith("data: ")]
+        assert events[-1] != "[DONE]"
+        assert json.loads(events[-1])["error"]["code"] == "gateway_shutdown"
+    assert "Traceback" not in log.read_text()
+    conn = sqlite3.connect(state)
+    try:
+        rows = conn.execute(
+            "SELECT outcome, error_class, output_tokens, cost_nanos FROM audit_log"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 2
+    for outcome, error_class, output_tokens, cost in rows:
+        assert (outcome, error_class) == ("aborted", "gateway_shutdown")
+        assert output_tokens > 0 and cost > 0

@@ -70,6 +70,10 @@ def config(
     }
     if routing is not None:
         cfg["routing"] = routing
+    cfg["pricing"] = [
+        {"model": m, "provider": "openai", "input_per_mtok": "1.00", "output_per_mtok": "4.00"}
+        for m in ("up-a", "up-b")
+    ]
     return cfg
 
 
@@ -176,8 +180,10 @@ class Harness:
         key: str | None = None,
         headers: dict[str, str] | None = None,
         disconnect_after: int | None = None,
+        stall_after: int | None = None,
     ) -> Reply:
-        """POST ``body``; with ``disconnect_after=n`` the client leaves after n body chunks."""
+        """POST ``body``; with ``disconnect_after=n`` the client leaves after n body chunks,
+        with ``stall_after=n`` it stops reading (every later write blocks) but stays."""
         raw = orjson.dumps(body)
         hdrs = {"authorization": f"Bearer {key or self.key}", "content-type": "application/json"}
         if path == "/v1/messages":
@@ -203,6 +209,8 @@ class Harness:
             return {"type": "http.disconnect"}
 
         async def send(message: dict[str, Any]) -> None:
+            if stall_after is not None and len(reply.chunks) >= stall_after:
+                await asyncio.Event().wait()  # the socket's buffers are full: never drains
             if message["type"] == "http.response.start":
                 reply.status = message["status"]
                 reply.headers = {k.decode(): v.decode() for k, v in message["headers"]}
