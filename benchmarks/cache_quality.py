@@ -41,8 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from llmgw.cache.embedder import MiniLmEmbedder
-from llmgw.cache.entities import STOPWORDS, stem
+from llmgw.cache.entities import stem
 from llmgw.cache.gazetteer import words
+from llmgw.cache.lexicon import STOPWORDS
 from llmgw.cache.verify import DEFAULT_THRESHOLD, verify
 
 ROOT = Path(__file__).resolve().parent.parent
