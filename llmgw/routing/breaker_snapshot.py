@@ -49,7 +49,8 @@ def read_snapshot(
         raise ValueError(malformed) from exc
     if name not in STATES or forced_raw not in FORCED:
         raise ValueError(malformed)
-    state, forced = cast(State, name), cast(Forced, forced_raw)
+    state: State = name  # narrowed by the check above
+    forced = cast(Forced, forced_raw)
     if not math.isfinite(cooldown) or cooldown <= 0:
         raise ValueError(malformed)
     if forced is not None:
