@@ -147,3 +147,22 @@ class StreamMeta:
     model: str
     created: int
     input_tokens: int = 0
+
+
+# -- what a call's record says about it ---------------------------------------------------------
+
+# How a call ended, as the audit row's ``outcome`` says it:
+#   ok        answered (by an upstream or from the cache);
+#   degraded  every deployment failed and the tenant's fallback text was served (not billed);
+#   error     an upstream failure reached the client;
+#   rejected  the gateway refused the call (key, model allowance, limits, a malformed body);
+#   aborted   the client left before the answer ended (a stream pays for what it produced).
+Outcome = Literal["ok", "degraded", "error", "rejected", "aborted"]
+
+# How much of a call the audit log keeps (a tenant's ``retention``): ``full`` bodies, bodies
+# ``redacted`` by the audit writer, or ``metadata`` only (no bodies at all).
+Retention = Literal["full", "redacted", "metadata"]
+
+# What the response cache did for a call, as the ``x-llmgw-cache`` header says it: answered from
+# an exact or a semantic (paraphrase) entry, looked and missed, or did not look at all.
+CacheStatus = Literal["hit-exact", "hit-semantic", "miss", "bypass"]

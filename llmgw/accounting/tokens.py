@@ -255,6 +255,8 @@ def _part_tokens(enc: tiktoken.Encoding, part: Any) -> int:
 
 
 def _tool_call_tokens(enc: tiktoken.Encoding, call: ToolCall | ToolCallDelta) -> int:
+    name: object
+    arguments: object
     if isinstance(call, ToolCallDelta):
         name, arguments = call.name, call.arguments
     else:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, get_args
 
 import orjson
 
-Outcome = Literal["ok", "error", "rejected", "aborted"]
-OUTCOMES: tuple[str, ...] = ("ok", "degraded", "error", "rejected", "aborted")
+from llmgw.types import Outcome, Retention
+
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)  # ok, degraded, error, rejected, aborted
 
 # Crockford base32 (no I, L, O, U; sorts in the same order as the value), two digits at a time
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -71,7 +72,7 @@ class AuditRecord:
     stream: bool = False
     request_body: str | None = None
     response_body: str | None = None
-    retention: str = "full"
+    retention: Retention = "full"
 
     def to_row(self) -> tuple[Any, ...]:
         """The ``audit_log`` values in ``COLUMNS`` order (JSON attempt log, bools as 0/1)."""

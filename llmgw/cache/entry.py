@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from llmgw.types import ChatResponse, Chunk, Usage
+from llmgw.types import ChatResponse, Chunk, Outcome, Usage
 
 # a replayed stream sends the text in word-sized pieces, as a model would
 _PIECES = re.compile(r"\S+\s*|\s+")
@@ -92,7 +92,7 @@ class CachedAnswer:
 
 
 def storable(
-    outcome: str,
+    outcome: Outcome,
     finish_reason: str | None,
     content: str | None,
     has_tool_calls: bool,

@@ -34,7 +34,7 @@ from llmgw.cache.store import CacheReads, CacheWriter, Found, NewEntry, purge
 from llmgw.settings.schema import Settings
 from llmgw.settings.tenancy import in_subtree
 from llmgw.store.db import open_db
-from llmgw.types import ChatRequest
+from llmgw.types import CacheStatus, ChatRequest
 
 if TYPE_CHECKING:
     from llmgw.cache.semantic import SemanticIndex
@@ -44,14 +44,17 @@ log = logging.getLogger("llmgw.cache")
 RECENT_HITS = 50_000  # hits remembered for flagging by request id without a database read
 SEMANTIC_WORKERS = 2
 
-HIT_EXACT, HIT_SEMANTIC, MISS, BYPASS = "hit-exact", "hit-semantic", "miss", "bypass"
+HIT_EXACT: CacheStatus = "hit-exact"
+HIT_SEMANTIC: CacheStatus = "hit-semantic"
+MISS: CacheStatus = "miss"
+BYPASS: CacheStatus = "bypass"
 
 
 @dataclass(slots=True)
 class CacheCall:
     """The cache's part in one call."""
 
-    status: str  # the x-llmgw-cache header: hit-exact | hit-semantic | miss | bypass
+    status: CacheStatus  # the x-llmgw-cache header
     tenant: str
     model: str  # public model name
     decision: Decision | None = None

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmgw.chaos.drill import Phase, Slo, TenantSlo
-from llmgw.chaos.score import CallResult, PhaseScore, Verdict, phase_score
+from llmgw.chaos.score_calls import CallResult, PhaseScore, Verdict, phase_score
 
 TIMEOUT_STATUSES = (408, 504)
 

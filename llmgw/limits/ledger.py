@@ -25,6 +25,7 @@ from typing import Any, Literal
 from llmgw.limits.model import BudgetSpec
 from llmgw.limits.periods import period_end, period_start
 from llmgw.store.keys import tenant_bounds
+from llmgw.types import Outcome
 
 UsageBy = Literal["tenant", "model", "day", "provider"]
 USAGE_BY: tuple[str, ...] = ("tenant", "model", "day", "provider")
@@ -34,7 +35,7 @@ HOUR_S = 3600
 
 # a row is spend unless it is a cache hit; cache hits' cost is savings
 _IS_CACHE_HIT = f"(provider = '{CACHE_PROVIDER}' AND outcome = 'ok')"
-_ERROR_OUTCOMES = ("error", "rejected")
+_ERROR_OUTCOMES: tuple[Outcome, ...] = ("error", "rejected")
 
 _GROUP_EXPR: dict[str, str] = {
     "tenant": "tenant",

@@ -261,12 +261,25 @@ def set_rates(
     """Set ``tenant``'s rate limits: an integer sets one, None removes it (unlimited),
     ``KEEP`` (the default) leaves it as it is. Budgets are kept. Returns the new limits."""
     validate_tenant(tenant)
-    given = {"rpm": rpm, "tpm": tpm, "concurrency": concurrency}
-    changes = {name: _rate(name, v) for name, v in given.items() if not isinstance(v, Keep)}
+    new_rpm, new_tpm, new_concurrency = (
+        v if isinstance(v, Keep) else _rate(name, v)
+        for name, v in (("rpm", rpm), ("tpm", tpm), ("concurrency", concurrency))
+    )
     with transaction(conn):
-        limits = replace(_start(conn, tenant, base), **changes)
+        current = _start(conn, tenant, base)
+        limits = replace(
+            current,
+            rpm=_kept(new_rpm, current.rpm),
+            tpm=_kept(new_tpm, current.tpm),
+            concurrency=_kept(new_concurrency, current.concurrency),
+        )
         _write(conn, tenant, limits, now)
     return limits
+
+
+def _kept(new: int | Keep | None, old: int | None) -> int | None:
+    """``new``, or ``old`` when ``new`` is ``KEEP``."""
+    return old if isinstance(new, Keep) else new
 
 
 def clear(conn: sqlite3.Connection, tenant: str) -> bool:

@@ -35,6 +35,7 @@ from llmgw.routing.breaker import BreakerBoard
 from llmgw.routing.clock import Clock, SystemClock
 from llmgw.settings.schema import Settings
 from llmgw.settings.tenancy import in_subtree, tenant_chain
+from llmgw.types import Outcome
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -44,7 +45,7 @@ SPARK_MINUTES = 30  # the sparkline: spend per minute over the last 30 minutes
 LATENCY_RING = 1024  # latencies / TTFTs kept per deployment
 TAIL_RING = 1000  # recent calls kept for the tail
 TENANT_ERRORS = 20  # recent failed calls kept per tenant node
-FAILED = frozenset({"error", "rejected", "degraded"})
+FAILED: frozenset[Outcome] = frozenset({"error", "rejected", "degraded"})
 # fields of a tenant's per-second bucket
 REQUESTS, TOKENS, REJECTIONS, ERRORS = 0, 1, 2, 3
 # fields of a deployment's per-second bucket

@@ -12,23 +12,30 @@ socket write instead of one per token.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Awaitable
 from typing import Protocol
 
 from llmgw.types import ChatRequest, ChatResponse, Chunk
 
 
 class Provider(Protocol):
-    name: str
-    kind: str
-
-    async def complete(self, req: ChatRequest) -> ChatResponse:
-        """One whole answer. Raises ``UpstreamError``."""
+    @property
+    def name(self) -> str:
+        """The provider's name in the settings (``[providers.<name>]``)."""
         ...
 
-    def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
+    @property
+    def kind(self) -> str:
+        """Which API it speaks: ``openai``, ``anthropic``, ``gemini`` or ``mock``."""
+        ...
+
+    def complete(self, req: ChatRequest) -> Awaitable[ChatResponse]:
+        """One whole answer (an ``async def`` in most providers). Raises ``UpstreamError``."""
+        ...
+
+    def stream(self, req: ChatRequest) -> AsyncGenerator[list[Chunk], None]:
         """Batches of canonical chunks as they arrive. Raises ``UpstreamError`` (before or
-        mid-stream)."""
+        mid-stream). The caller ``aclose()``s a stream it stops reading."""
         ...
 
     async def aclose(self) -> None: ...

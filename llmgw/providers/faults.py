@@ -26,7 +26,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,12 +175,12 @@ class FaultyProvider:
                 await asyncio.sleep(fault.wait_s)
         return await self.inner.complete(req)
 
-    def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
+    def stream(self, req: ChatRequest) -> AsyncGenerator[list[Chunk], None]:
         if not self._injector.armed:
             return self.inner.stream(req)
         return self._stream_with_faults(req)
 
-    async def _stream_with_faults(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
+    async def _stream_with_faults(self, req: ChatRequest) -> AsyncGenerator[list[Chunk], None]:
         fault = self._injector.pick(f"{self.name}/{req.model}")
         if fault is not None:
             fault = await request_fault(fault, self.name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, replace
 
 import orjson
@@ -124,7 +124,7 @@ class HttpProvider:
                 upstream_status=status,
             ) from exc
 
-    async def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
+    async def stream(self, req: ChatRequest) -> AsyncGenerator[list[Chunk], None]:
         if not req.stream:
             req = replace(req, stream=True)
         url = self._wire.url(self._base, req.model, True)
@@ -139,7 +139,7 @@ class HttpProvider:
             parser = SseParser()
             decoder = self._codec.StreamDecoder()
             finished = usage = False
-            body = aiter(resp.body)
+            pieces = aiter(resp.body)
             while not decoder.done:
                 try:
                     if finished and usage:
@@ -147,9 +147,9 @@ class HttpProvider:
                         # ([DONE], message_stop) a moment, but never wait on an upstream that
                         # omits it (the connection is then closed instead of reused)
                         async with asyncio.timeout(END_MARKER_GRACE_S):
-                            raw = await anext(body)
+                            raw = await anext(pieces)
                     else:
-                        raw = await anext(body)
+                        raw = await anext(pieces)
                 except (StopAsyncIteration, TimeoutError):
                     break
                 batch, broken = decode_events(parser.feed(raw), decoder)

@@ -27,7 +27,7 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from llmgw.mock.faults import STREAM_KINDS, Fault, FaultTable
 from llmgw.providers.faults import request_fault, strike
@@ -80,7 +80,7 @@ class MockProvider:
             await strike(fault, self.name)
         return self.engine.to_response(answer, req.model, new_id(), int(time.time()))
 
-    async def stream(self, req: ChatRequest) -> AsyncIterator[list[Chunk]]:
+    async def stream(self, req: ChatRequest) -> AsyncGenerator[list[Chunk], None]:
         fault = await self._before_answer(req)
         answer = self.engine.answer(req)
         if fault is not None and fault.kind == "content_filter":

@@ -216,8 +216,10 @@ def pick_tool(req: ChatRequest) -> Tool | None:
 
 def build_tool_call(tool: Tool, seed: int) -> ToolCall:
     """A complete tool call to ``tool`` with schema-derived arguments and a deterministic id."""
-    fn = tool.get("function") if isinstance(tool.get("function"), dict) else {}
-    params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
+    raw_fn = tool.get("function")
+    fn: dict[str, Any] = raw_fn if isinstance(raw_fn, dict) else {}
+    raw_params = fn.get("parameters")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     args = object_for_schema(params, seed)
     return {
         "id": f"call_{seed:016x}",

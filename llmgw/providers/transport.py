@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,7 +61,10 @@ class Transport(Protocol):
 
     def stream(
         self, url: str, headers: Mapping[str, str], body: bytes, timeouts: Timeouts, provider: str
-    ) -> AsyncIterator[StreamedResponse]: ...
+    ) -> AbstractAsyncContextManager[StreamedResponse]:
+        """``async with transport.stream(...) as resp``: the answer's status and headers, its
+        body read piece by piece; leaving the block releases the connection."""
+        ...
 
     async def aclose(self) -> None: ...
 

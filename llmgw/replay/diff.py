@@ -54,6 +54,7 @@ DEFAULT_SIMILARITY = 0.85
 
 Similarity = Callable[[str, str], float]
 _SPACE = re.compile(r"\s+")
+_JSON_TYPES: dict[type[Any], str] = {str: "string", list: "array", dict: "object"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,7 +144,7 @@ def _kind(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), "other")
+    return _JSON_TYPES.get(type(value), "other")
 
 
 def shape_changes(a: Any, b: Any, path: str = "$", exact_keys: bool = False) -> list[str]:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from llmgw.routing.breaker import Transition
+from llmgw.routing.breaker_state import Transition
 from llmgw.store.db import open_db, transaction
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from llmgw.types import Retention
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -25,7 +27,6 @@ DEFAULT_AUDIT_FLUSH_S = 0.05
 
 ProviderKind = Literal["openai", "anthropic", "gemini", "mock"]
 PROVIDER_KINDS: tuple[str, ...] = ("openai", "anthropic", "gemini", "mock")
-Retention = Literal["full", "redacted", "metadata"]
 RETENTIONS: tuple[str, ...] = ("full", "redacted", "metadata")
 
 

@@ -72,8 +72,8 @@ def _record(row: sqlite3.Row | tuple[object, ...]) -> KeyRecord:
         tenant=str(tenant),
         name=str(name),
         prefix=str(prefix),
-        created_at=float(created_at),  # type: ignore[arg-type]
-        revoked_at=None if revoked_at is None else float(revoked_at),  # type: ignore[arg-type]
+        created_at=float(created_at),
+        revoked_at=None if revoked_at is None else float(revoked_at),
     )
 
 
