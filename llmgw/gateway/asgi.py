@@ -65,13 +65,13 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 async def send_bytes(
-    send: Send, status: int, body: bytes, headers: Headers, extra: Headers = ()
+    send: Send, status: int, body: bytes, headers: Headers, extra: Headers | None = None
 ) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*headers, *extra, (b"content-length", str(len(body)).encode())],
+            "headers": [*headers, *(extra or ()), (b"content-length", str(len(body)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": body})

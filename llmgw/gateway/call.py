@@ -33,7 +33,7 @@ from llmgw.routing.policy import RoutePlan
 from llmgw.routing.route import Hop
 from llmgw.settings.schema import Deployment
 from llmgw.store.keys import KeyRecord
-from llmgw.types import ChatRequest, Usage
+from llmgw.types import ChatRequest, Outcome, Retention, Usage
 from llmgw.wire.codec import Codec
 from llmgw.wire.registry import codec_for
 
@@ -50,7 +50,7 @@ class Call:
     ts: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)
     key: KeyRecord | None = None
-    retention: str = "metadata"
+    retention: Retention = "metadata"
     request: ChatRequest | None = None
     request_body: bytes = b""
     provider: Provider | None = None
@@ -62,7 +62,7 @@ class Call:
     response_body: str | None = None
     fallback_model: str | None = None  # the public model that served, when not the requested
     admission: Admission | None = None  # what the tenant's limits granted this call
-    outcome: str = "error"  # set by record()
+    outcome: Outcome = "error"  # set by record()
     weight: int = 1  # the tenant's share in deployments' fair queues
     cache: CacheCall | None = None  # the response cache's part: header, hit, what to store
     recorded: bool = False  # its one audit row has been queued
@@ -199,7 +199,7 @@ def record(
     call: Call,
     *,
     status: int,
-    outcome: str,
+    outcome: Outcome,
     error: GatewayError | None,
     saved_nanos: int | None = None,
 ) -> None:

@@ -32,7 +32,7 @@ from llmgw.gateway.call import Call, record, send_error, settle_limits
 from llmgw.gateway.plain import plain_call
 from llmgw.gateway.runtime import Gateway
 from llmgw.gateway.streaming import stream_call
-from llmgw.types import ChatRequest
+from llmgw.types import ChatRequest, Outcome
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -88,7 +88,7 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
         raise
     except GatewayError as err:
         await send_error(call, err, send)
-        outcome = "error" if isinstance(err, UpstreamError) else "rejected"
+        outcome: Outcome = "error" if isinstance(err, UpstreamError) else "rejected"
         record(gw, call, status=err.status, outcome=outcome, error=err)
     except Exception as exc:  # a bug: answer 500, keep the row, log the trace (never the body)
         log.exception("unexpected error in request %s", call.request_id)

@@ -49,6 +49,7 @@ from llmgw.routing.health import HealthBoard
 from llmgw.routing.policy import RoutePlan, plan
 from llmgw.routing.route import Routing
 from llmgw.settings.schema import Deployment, ModelConfig, Settings
+from llmgw.types import Retention
 from llmgw.settings.tenancy import (
     allowed_models,
     resolve_model,
@@ -66,7 +67,7 @@ class TenantPolicy:
 
     known: bool  # declared in the config (or an ancestor/descendant of a declared tenant)
     allowed: frozenset[str] | None
-    retention: str
+    retention: Retention
     weight: int = 1  # fair-queue share: the nearest declared tenant's weight
 
 

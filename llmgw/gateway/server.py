@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator
@@ -42,7 +43,7 @@ def run(app: ASGIApp, sock: socket.socket, *, drain_timeout_s: float, log_level:
         lifespan="on",
         access_log=False,
         log_level=log_level,
-        timeout_graceful_shutdown=drain_timeout_s,
+        timeout_graceful_shutdown=math.ceil(drain_timeout_s),  # whole seconds, rounded up
         proxy_headers=False,  # the gateway is the edge; forwarded-for is not trusted
         server_header=False,
         date_header=False,

@@ -39,7 +39,7 @@ from llmgw.gateway.stream_parts import (
 from llmgw.routing.attempts import attempt
 from llmgw.routing.policy import RoutePlan
 from llmgw.routing.route import Hop, Route
-from llmgw.types import ChatResponse, Chunk, StreamMeta
+from llmgw.types import ChatResponse, Chunk, Outcome, StreamMeta
 from llmgw.wire.codec import StreamEncoder
 
 log = logging.getLogger("llmgw.gateway")
@@ -94,7 +94,7 @@ async def relay(
     req = call.request
     assert req is not None and call.deployment is not None
     answer = Assembled()
-    outcome = "ok"
+    outcome: Outcome = "ok"
     error: GatewayError | None = None
     out = Writer(send, gw.settings.server.write_timeout_s)
     encoder: StreamEncoder | None = None
@@ -235,7 +235,7 @@ def settle_stream(gw: Gateway, call: Call, answer: Assembled) -> None:
             model=call.deployment.model if call.deployment else "",
             content=answer.text or None,
             finish_reason=answer.finish_reason or "stop",  # type: ignore[arg-type]
-            tool_calls=answer.tool_list(),  # type: ignore[arg-type]
+            tool_calls=answer.tool_list(),
             usage=usage,
             created=int(call.ts),
         )

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from llmgw.settings.parse import TENANT_PATH_RE
 from llmgw.settings.schema import ModelConfig, Settings
+from llmgw.types import Retention
 
-DEFAULT_RETENTION = "full"
+DEFAULT_RETENTION: Retention = "full"
 _INDEX_CACHE_SIZE = 8
 
 
@@ -90,7 +91,7 @@ def allowed_models(settings: Settings, tenant_path: str) -> frozenset[str] | Non
     return allowed
 
 
-def retention_for(settings: Settings, tenant_path: str) -> str:
+def retention_for(settings: Settings, tenant_path: str) -> Retention:
     """Retention of the nearest declared node on the chain that sets one; default ``full``."""
     for node in reversed(tenant_chain(tenant_path)):
         tenant = settings.tenants.get(node)
