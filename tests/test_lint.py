@@ -28,3 +28,15 @@ def test_ruff_check() -> None:
 def test_ruff_format() -> None:
     out = ruff("format", "--check", "--no-cache")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy() -> None:
+    """Type hints hold (configuration in pyproject.toml: strict for the pure wings)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
