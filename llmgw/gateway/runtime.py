@@ -49,7 +49,6 @@ from llmgw.routing.health import HealthBoard
 from llmgw.routing.policy import RoutePlan, plan
 from llmgw.routing.route import Routing
 from llmgw.settings.schema import Deployment, ModelConfig, Settings
-from llmgw.types import Retention
 from llmgw.settings.tenancy import (
     allowed_models,
     resolve_model,
@@ -57,6 +56,7 @@ from llmgw.settings.tenancy import (
     tenant_chain,
     tenant_known,
 )
+from llmgw.types import Retention
 
 log = logging.getLogger("llmgw.gateway")
 

@@ -68,6 +68,7 @@ class CircuitBreaker:
         self._changed_mono = clock.monotonic()
         self._changed_wall = clock.wall()
         self._probes_out = 0
+        self._probe_since: deque[float] = deque()  # when each probe out was admitted
         self._probe_ok = 0
         self._history: deque[Transition] = deque(maxlen=TRANSITION_HISTORY)
         self._pending: list[Transition] = []
@@ -113,11 +114,12 @@ class CircuitBreaker:
                 allowed = True
             elif self._state == "open":
                 allowed = False
-            elif self._probes_out + self._probe_ok < self._probes:
-                self._probes_out += 1
-                allowed = True
-            else:
-                allowed = False
+            else:  # half-open: a limited number of probes
+                self._expire_probes()
+                allowed = self._probes_out + self._probe_ok < self._probes
+                if allowed:
+                    self._probes_out += 1
+                    self._probe_since.append(self._clock.monotonic())
         self._fire()
         return allowed
 
@@ -139,7 +141,22 @@ class CircuitBreaker:
         """The admitted call never reached the upstream: give back its probe slot, if any."""
         with self._lock:
             if self._state == "half_open" and self._probes_out > 0:
-                self._probes_out -= 1
+                self._probe_back()
+
+    def _probe_back(self) -> None:
+        """One probe came back (judged or released)."""
+        self._probes_out -= 1
+        if self._probe_since:
+            self._probe_since.popleft()
+
+    def _expire_probes(self) -> None:
+        """Probes out longer than ``probe_timeout_s`` free their slots (not judged): a probe
+        that never comes back must not hold the breaker half-open with nobody allowed in."""
+        limit = self.config.probe_timeout_s
+        now = self._clock.monotonic()
+        while self._probe_since and now - self._probe_since[0] > limit:
+            self._probe_since.popleft()
+            self._probes_out = max(0, self._probes_out - 1)
 
     def _is_slow(self, latency_s: float) -> bool:
         limit = self.config.slow_call_s
@@ -158,7 +175,7 @@ class CircuitBreaker:
                 if self._state == "closed" and failed:
                     self._maybe_trip()
                 elif self._state == "half_open" and self._probes_out > 0:
-                    self._probes_out -= 1
+                    self._probe_back()
                     if failed:
                         self._cooldown = min(self.config.max_open_s, self._cooldown * 2)
                         self._open("probe failed")
@@ -207,6 +224,7 @@ class CircuitBreaker:
             return
         if self._state == "open" and now >= self._open_until:
             self._probes_out = self._probe_ok = 0
+            self._probe_since.clear()
             self._transition("half_open", "cool-down over")
         elif (
             self._state == "closed"
@@ -220,6 +238,7 @@ class CircuitBreaker:
         self._open_until = math.inf if self._forced == "open" else now + self._cooldown
         self._opened_at = self._clock.wall()
         self._probes_out = self._probe_ok = 0
+        self._probe_since.clear()
         if trip:
             self._trips += 1
         self._transition("open", reason)
@@ -230,6 +249,7 @@ class CircuitBreaker:
             self._consecutive = 0
         self._opened_at = None
         self._probes_out = self._probe_ok = 0
+        self._probe_since.clear()
         self._transition("closed", reason)
 
     def _transition(self, to_state: State, reason: str) -> None:
@@ -312,6 +332,7 @@ class CircuitBreaker:
             self._state = saved.state
             self._opened_at = saved.opened_at if saved.state != "closed" else None
             self._probes_out = self._probe_ok = 0
+            self._probe_since.clear()
             self._consecutive = 0
             self._window.clear()
             self._changed_wall = saved.changed_at

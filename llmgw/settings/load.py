@@ -108,7 +108,8 @@ TOML reference
     (0, 1]) of at least ``min_calls`` (10) calls within ``window_s`` (30) failed, or
     ``consecutive_failures`` (5) in a row, opens it; ``slow_call_s`` (unset) counts slower calls
     as failures; it is probed again after ``open_s`` (5), doubling on each re-trip up to
-    ``max_open_s`` (120, at least ``open_s``), with ``half_open_probes`` (2) trial calls.
+    ``max_open_s`` (120, at least ``open_s``), with ``half_open_probes`` (2) trial calls; a probe
+    out longer than ``probe_timeout_s`` (30) frees its slot for another.
     ``[routing.retry]``: ``max_attempts`` (3, across deployments and fallbacks),
     ``backoff_base_s`` (0.05) and ``backoff_cap_s`` (2, at least the base) for jittered
     backoff, and a retry budget: ``budget_ratio`` (0.2, in (0, 1]) of the calls in

@@ -40,6 +40,7 @@ BREAKER_KEYS = (
     "open_s",
     "max_open_s",
     "half_open_probes",
+    "probe_timeout_s",
 )
 RETRY_KEYS = (
     "max_attempts",
@@ -102,6 +103,7 @@ class RoutingReader(FieldReader):
             open_s=open_s,
             max_open_s=max_open_s,
             half_open_probes=self.integer(t, "half_open_probes", path, d.half_open_probes, 1),
+            probe_timeout_s=self.number(t, "probe_timeout_s", path, d.probe_timeout_s),
         )
 
     def retry(self, t: dict[str, Any]) -> RetryConfig:

@@ -184,6 +184,7 @@ class BreakerConfig:
     open_s: float = 5.0  # first cool-down before half-open
     max_open_s: float = 120.0  # the cool-down doubles on each re-trip, up to this
     half_open_probes: int = 2  # probes admitted in half-open; all must succeed to close
+    probe_timeout_s: float = 30.0  # a probe out longer than this frees its slot
 
 
 @dataclass(slots=True, frozen=True)

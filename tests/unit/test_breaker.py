@@ -422,3 +422,24 @@ def test_property_never_admits_while_open(ops: list[tuple[object, ...]], probes:
             assert not b.allow()
             assert b.retry_after() > 0
         assert b.stats()["half_open_probes_out"] <= probes
+
+
+def test_a_probe_that_never_comes_back_frees_its_slot_after_probe_timeout() -> None:
+    from llmgw.routing.circuit_breaker import CircuitBreaker
+
+    clock = FakeClock()
+    cfg = BreakerConfig(consecutive_failures=1, open_s=1.0, half_open_probes=1, probe_timeout_s=5)
+    breaker = CircuitBreaker("d", cfg, clock)
+    assert breaker.allow()
+    breaker.record_failure("server_error")
+    assert breaker.state == "open"
+    clock.advance(1.5)
+    assert breaker.allow()  # the one probe goes out ... and never returns
+    assert not breaker.allow()
+    clock.advance(4.0)
+    assert not breaker.allow()  # still within the probe timeout
+    clock.advance(1.5)
+    assert breaker.allow()  # the stuck probe expired: another call may probe
+    assert breaker.stats()["half_open_probes_out"] == 1
+    breaker.record_success(0.1)
+    assert breaker.state == "closed"
