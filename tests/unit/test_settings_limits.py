@@ -114,7 +114,10 @@ def test_defaults(tmp_path: Path) -> None:
         ("[limits]\nbackend = 'memcached'", "limits.backend: unknown backend 'memcached'"),
         ("[limits]\nfail_mode = 'maybe'", "limits.fail_mode: unknown fail mode"),
         ("[limits]\nreserve_margin = '0.9'", "limits.reserve_margin: 0.9 must be at least 1"),
-        ("[limits]\nreserve_margin = 'x'", "limits.reserve_margin: 'x' is not a decimal"),
+        (
+            "[limits]\nreserve_margin = 'x'",
+            "limits.reserve_margin: bad number 'x': expected a plain decimal",
+        ),
         ("[limits]\ndefault_max_tokens = 0", "limits.default_max_tokens: 0 is out of range"),
         ("[limits]\nqueue_timeout_s = 0", "limits.queue_timeout_s: must be greater than 0"),
         ("[limits]\nredis_url = 'http://x'", "limits.redis_url: 'http://x' is not a Redis URL"),
@@ -139,7 +142,7 @@ def test_defaults(tmp_path: Path) -> None:
         ),
         (
             '[[tenants."a".limits.budgets]]\nperiod = "day"\nlimit_usd = "-1"',
-            "tenants.a.limits.budgets[0].limit_usd: '-1' is negative",
+            "tenants.a.limits.budgets[0].limit_usd: bad amount '-1': must be non-negative",
         ),
         (
             '[[tenants."a".limits.budgets]]\nperiod = "window"\nlimit_usd = 1',
