@@ -21,7 +21,8 @@ refused, each with an ``AmountError`` whose message is one line
 
 Out, for the CLI and JSON: ``usd_text`` (``"1.50"``, ``"0.000000123"``, ``"-0.50"``) and
 ``format_usd`` (``"$1.50"``, ``"-$1.23"``, never ``"$-1.23"``): exact, trailing zeros trimmed
-down to a minimum number of decimals (2 unless the caller asks for more). ``parse_nanos``
+down to a minimum number of decimals, 2 by default; ``format_cost`` is ``format_usd`` with
+``COST_PLACES`` = 6, for per-call costs (``"$0.000150"``). ``parse_nanos``
 reads both back: ``parse_nanos(format_usd(n), allow_negative=True) == n``.
 """
 
@@ -32,10 +33,12 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 __all__ = [
+    "COST_PLACES",
     "MAX_NANOS",
     "MAX_USD",
     "NANOS_PER_USD",
     "AmountError",
+    "format_cost",
     "format_usd",
     "nanos_to_usd",
     "parse_decimal",
@@ -49,6 +52,7 @@ NANOS_PER_USD = 1_000_000_000
 PLACES = 9  # decimal places of a nano-dollar
 MAX_USD = 10**9
 MAX_NANOS = MAX_USD * NANOS_PER_USD
+COST_PLACES = 6  # least decimals shown for per-call costs: micro-dollars, readable and aligned
 
 _NANO = Decimal(1).scaleb(-PLACES)
 _ONE = Decimal(1)
@@ -189,3 +193,9 @@ def format_usd(nanos: int, places: int = 2) -> str:
     ``$``). ``places`` is the least number of decimals shown, as in ``usd_text``."""
     text = usd_text(nanos, places)
     return f"-${text[1:]}" if text.startswith("-") else f"${text}"
+
+
+def format_cost(nanos: int) -> str:
+    """``format_usd`` with at least ``COST_PLACES`` decimals, for per-call costs and the amounts
+    shown beside them: ``$0.000150``, ``$12.500000``, ``$0.000000005``."""
+    return format_usd(nanos, COST_PLACES)
