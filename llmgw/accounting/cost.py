@@ -7,7 +7,8 @@ Why nano-dollars (1e-9 USD)
     nano-dollars one token costs ``price * 1000`` n$, an integer for every price quoted to
     $0.001 per million tokens (all current list prices, e.g. $0.005/M is 5 n$ per token), so
     costs add up exactly across calls, tenants and days. A signed 64-bit integer still holds
-    about $9.2 billion, so counters and ledger columns can be plain ``INTEGER``.
+    about $9.2 billion, so counters and ledger columns can be plain ``INTEGER``. Reading and
+    writing dollar amounts is ``llmgw.settings.money``'s job.
 
 Rounding
     A price with more precision than that (say $0.0001 per million tokens) leaves a fraction of
@@ -20,10 +21,10 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
 
+from llmgw.settings.money import NANOS_PER_USD
 from llmgw.settings.schema import Price
 from llmgw.types import Usage
 
-NANOS_PER_USD = 1_000_000_000
 TOKENS_PER_MTOK = 1_000_000
 NANOS_PER_TOKEN_PER_USD_MTOK = NANOS_PER_USD // TOKENS_PER_MTOK  # 1000
 _PRECISION = 60  # digits; far beyond any token count times any price
@@ -66,30 +67,3 @@ def cost_nanos(price: Price | None, usage: Usage) -> int:
         ctx.prec = _PRECISION
         total = (input_tokens - cached) * rate_in + cached * rate_cached + output_tokens * rate_out
         return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def usd_to_nanos(amount: Decimal | str | int) -> int:
-    """Dollars (exact: Decimal, decimal string or int) to nano-dollars, rounded half-up."""
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        nanos = Decimal(amount) * NANOS_PER_USD
-        return int(nanos.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def nanos_to_usd(nanos: int) -> Decimal:
-    """Nano-dollars as an exact Decimal number of dollars."""
-    return Decimal(nanos).scaleb(-9)
-
-
-def format_usd(nanos: int) -> str:
-    """Nano-dollars as a dollar string, e.g. ``$0.000150``, ``$12.500000``, ``$0.000000005``.
-
-    At least six decimals (micro-dollar resolution, so small costs stay readable and aligned);
-    up to nine when the amount needs them. Negative amounts read ``-$0.000150``. No float.
-    """
-    sign = "-" if nanos < 0 else ""
-    dollars, frac = divmod(abs(nanos), NANOS_PER_USD)
-    digits = f"{frac:09d}"
-    trimmed = digits.rstrip("0")
-    shown = digits[: max(6, len(trimmed))]
-    return f"{sign}${dollars}.{shown}"

@@ -24,10 +24,11 @@ import re
 import threading
 import tomllib
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from llmgw.settings.money import AmountError, parse_usd
 from llmgw.settings.schema import Price
 
 PRICES_RESOURCE = "prices.toml"
@@ -42,16 +43,12 @@ class PriceTableError(ValueError):
 
 
 def _money(value: object, where: str) -> Decimal:
-    """An exact non-negative amount from a TOML string or integer (floats are refused)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PriceTableError(f'{where}: write amounts as strings like "0.15", got {value!r}')
+    """A price in dollars per million tokens, read by the one money parser
+    (``llmgw.settings.money.parse_usd``: exact, non-negative, at most 9 decimal places)."""
     try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as e:
-        raise PriceTableError(f"{where}: not a number: {value!r}") from e
-    if not amount.is_finite() or amount < 0:
-        raise PriceTableError(f"{where}: amount must be a finite number >= 0, got {value!r}")
-    return amount
+        return parse_usd(value)
+    except AmountError as e:
+        raise PriceTableError(f"{where}: {e}") from None
 
 
 def parse_date(value: str, where: str = "effective") -> dt.date:

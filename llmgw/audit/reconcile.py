@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from llmgw.settings.money import nanos_to_usd
+
 AMOUNT_COLUMNS = ("cost_usd", "amount", "amount_usd", "cost")
 
 Key = tuple[str, str]  # (YYYY-MM-DD, model)
@@ -108,7 +110,7 @@ def gateway_costs(
         params.append(provider)
     sql += " GROUP BY day, served_model"
     return {
-        (day, model): Decimal(int(nanos or 0)).scaleb(-9)
+        (day, model): nanos_to_usd(int(nanos or 0))
         for day, model, nanos in conn.execute(sql, params)
     }
 

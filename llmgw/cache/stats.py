@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from llmgw.limits.ledger import usd_text
+from llmgw.settings.money import usd_text
 from llmgw.store.keys import tenant_bounds
 
 KINDS = ("hit-exact", "hit-semantic", "miss", "bypass", "flag")

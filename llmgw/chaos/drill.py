@@ -64,19 +64,31 @@ failover/recover SLOs and ``*_s`` keys of the routing overrides) for quick runs.
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmgw.chaos.drill_fields import DrillError, Reader
+from llmgw.chaos.drill_records import (
+    Drill,
+    FaultStep,
+    Load,
+    ModelSpec,
+    Phase,
+    Slo,
+    Upstream,
+    default_phases,
+)
 from llmgw.chaos.drill_tenants import TenantLoad, TenantSlo, parse_tenant_loads, parse_tenant_slos
 from llmgw.mock.faults import Fault, parse_fault
+from llmgw.settings.fields import ConfigError, FieldReader, key_join
 
 FORMATS: tuple[str, ...] = ("openai", "anthropic", "gemini")
 ARRIVALS: tuple[str, ...] = ("poisson", "fixed")
 OUTAGE = "outage"
+TOP_KEYS = ("name", "description", "duration_s", "seed", "upstreams", "models", "gateway")
+UPSTREAM_KEYS = ("name", "format", "ttft_ms", "tokens_per_s", "output_tokens", "max_concurrency")
+LOAD_KEYS = ("tenants", "rate_per_s", "arrival", "stream_share", "max_in_flight", "prompt")
+SLO_KEYS = ("success_rate", "p99_ms", "failover_s", "recover_s", "baseline_phase", "tenants")
 
 
 __all__ = [
@@ -84,168 +96,23 @@ __all__ = [
     "DrillError",
     "FaultStep",
     "Load",
+    "ModelSpec",
     "Phase",
     "Slo",
     "TenantLoad",
     "TenantSlo",
+    "Upstream",
+    "default_phases",
     "load_drill",
     "parse_drill",
+    "parse_fault_spec",
 ]
 
 
-@dataclass(slots=True, frozen=True)
-class Upstream:
-    """One mock upstream; in the gateway config a provider of the same name."""
+class DrillError(ConfigError):
+    """A drill that cannot run. ``str()`` is ``file: key.path: problem``."""
 
-    name: str
-    format: str = "openai"
-    ttft_ms: float = 0.0
-    tokens_per_s: float = 0.0
-    output_tokens: int = 16
-    max_concurrency: int | None = None  # written to its deployments in the gateway config
-
-
-@dataclass(slots=True, frozen=True)
-class ModelSpec:
-    """A public model and its deployments (upstream names, in order)."""
-
-    name: str
-    deployments: tuple[str, ...]
-    strategy: str | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class Load:
-    tenants: int = 1
-    rate_per_s: float = 10.0
-    arrival: str = "poisson"
-    stream_share: float = 0.5
-    max_in_flight: int = 64
-    prompt: str = "Say hello."
-    model: str | None = None
-    timeout_s: float = 30.0
-    tenant_loads: tuple[TenantLoad, ...] = ()  # [[load.tenants]]: one entry per tenant
-
-
-@dataclass(slots=True, frozen=True)
-class FaultStep:
-    """``fault`` (for every model) on ``target`` from ``at_s`` for ``for_s`` seconds."""
-
-    at_s: float
-    for_s: float
-    target: str
-    fault: Fault
-    spec: str
-
-    @property
-    def end_s(self) -> float:
-        return self.at_s + self.for_s
-
-
-@dataclass(slots=True, frozen=True)
-class Phase:
-    name: str
-    from_s: float
-    to_s: float
-
-
-@dataclass(slots=True, frozen=True)
-class Slo:
-    success_rate: float | None = None
-    p99_ms: float | None = None
-    failover_s: float | None = None
-    recover_s: float | None = None
-    truncated_successes: int = 0
-    double_charges: int = 0
-    baseline_phase: str | None = None  # for p99_ms_ratio_to_baseline; None = the first phase
-    tenants: tuple[TenantSlo, ...] = ()
-
-
-@dataclass(slots=True, frozen=True)
-class Drill:
-    name: str
-    description: str
-    duration_s: float
-    upstreams: tuple[Upstream, ...]
-    models: tuple[ModelSpec, ...]
-    load: Load
-    faults: tuple[FaultStep, ...]
-    phases: tuple[Phase, ...]
-    slo: Slo
-    routing: dict[str, Any] = dataclasses.field(default_factory=dict)
-    seed: int | None = None
-
-    @property
-    def load_model(self) -> str:
-        """The public model the load asks for."""
-        if self.load.model:
-            return self.load.model
-        return self.models[0].name if self.models else "chat"
-
-    def scaled(self, factor: float) -> Drill:
-        """This drill with every time multiplied by ``factor`` (phases re-derived if default)."""
-        if factor == 1.0:
-            return self
-        steps = tuple(
-            dataclasses.replace(
-                s, at_s=s.at_s * factor, for_s=s.for_s * factor, fault=_scale_fault(s.fault, factor)
-            )
-            for s in self.faults
-        )
-        phases = tuple(Phase(p.name, p.from_s * factor, p.to_s * factor) for p in self.phases)
-        slo = dataclasses.replace(
-            self.slo,
-            failover_s=None if self.slo.failover_s is None else self.slo.failover_s * factor,
-            recover_s=None if self.slo.recover_s is None else self.slo.recover_s * factor,
-        )
-        tenant_loads = tuple(
-            dataclasses.replace(
-                t, from_s=t.from_s * factor, to_s=None if t.to_s is None else t.to_s * factor
-            )
-            for t in self.load.tenant_loads
-        )
-        return dataclasses.replace(
-            self,
-            duration_s=self.duration_s * factor,
-            load=dataclasses.replace(self.load, tenant_loads=tenant_loads),
-            faults=steps,
-            phases=phases,
-            slo=slo,
-            routing=_scale_times(self.routing, factor),
-        )
-
-
-def _scale_fault(fault: Fault, factor: float) -> Fault:
-    changes: dict[str, float] = {}
-    if fault.seconds is not None:
-        changes["seconds"] = fault.seconds * factor
-    if fault.retry_after is not None:
-        changes["retry_after"] = fault.retry_after * factor
-    return dataclasses.replace(fault, **changes) if changes else fault
-
-
-def _scale_times(table: dict[str, Any], factor: float) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            out[key] = _scale_times(value, factor)
-        elif key.endswith("_s") and isinstance(value, int | float) and not isinstance(value, bool):
-            out[key] = value * factor
-        else:
-            out[key] = value
-    return out
-
-
-def default_phases(duration_s: float, faults: tuple[FaultStep, ...]) -> tuple[Phase, ...]:
-    """before / during / after the faults (or one phase ``all`` when there are none)."""
-    if not faults:
-        return (Phase("all", 0.0, duration_s),)
-    start = min(f.at_s for f in faults)
-    end = min(max(f.end_s for f in faults), duration_s)
-    phases = [Phase("before", 0.0, start), Phase("during", start, end)]
-    if end < duration_s:
-        phases.append(Phase("after", end, duration_s))
-    return tuple(p for p in phases if p.to_s > p.from_s)
+    unnamed = "<drill>"
 
 
 def load_drill(path: Path) -> Drill:
@@ -264,31 +131,30 @@ def load_drill(path: Path) -> Drill:
 
 
 def parse_drill(data: dict[str, Any], file: Path | str | None = None) -> Drill:
-    """Validate parsed TOML into a ``Drill``."""
-    r = Reader(file)
-    top = ("name", "description", "duration_s", "seed", "upstreams", "models", "gateway")
-    r.keys(data, (*top, "load", "faults", "phases", "slo"), "")
-    name = r.string(data, "name", "", required=True)
-    duration = r.number(data, "duration_s", "", required=True, positive=True)
-    upstreams = tuple(_upstream(r, t, p) for t, p in r.tables(data, "upstreams"))
-    _unique(r, [(u.name, f"upstreams[{i}].name") for i, u in enumerate(upstreams)])
+    """Validate parsed TOML into a ``Drill``; every failure is a ``DrillError``."""
+    r = FieldReader(file, DrillError)
+    r.check_keys(data, (*TOP_KEYS, "load", "faults", "phases", "slo"), "")
+    name = r.string(data, "name", "")
+    duration = r.required_number(data, "duration_s", "")
+    upstreams = tuple(_upstream(r, t, p) for t, p in r.tables(data, "upstreams", ""))
+    r.unique([u.name for u in upstreams], "upstreams")
     names = {u.name for u in upstreams}
-    models = tuple(_model(r, t, p, names) for t, p in r.tables(data, "models"))
-    _unique(r, [(m.name, f"models[{i}].name") for i, m in enumerate(models)])
-    gateway = r.table(data, "gateway", "")
-    r.keys(gateway, ("routing",), "gateway")
-    routing = r.table(gateway, "routing", "gateway")
-    load = _load(r, r.table(data, "load", ""), {m.name for m in models})
-    faults = tuple(_fault(r, t, p, names, duration) for t, p in r.tables(data, "faults"))
-    phases = tuple(_phase(r, t, p) for t, p in r.tables(data, "phases"))
-    phases = phases or default_phases(duration or 0.0, faults)
-    slo = _slo(r, r.table(data, "slo", ""), {t.name for t in load.tenant_loads})
+    models = tuple(_model(r, t, p, names) for t, p in r.tables(data, "models", ""))
+    r.unique([m.name for m in models], "models")
+    gateway = r.section(data, "gateway", "")
+    r.check_keys(gateway, ("routing",), "gateway")
+    routing = r.section(gateway, "routing", "gateway")
+    load = _load(r, r.section(data, "load", ""), {m.name for m in models})
+    faults = tuple(_fault(r, t, p, names, duration) for t, p in r.tables(data, "faults", ""))
+    phases = tuple(_phase(r, t, p) for t, p in r.tables(data, "phases", ""))
+    phases = phases or default_phases(duration, faults)
+    slo = _slo(r, r.section(data, "slo", ""), {t.name for t in load.tenant_loads})
     if slo.baseline_phase is not None and slo.baseline_phase not in {p.name for p in phases}:
-        r.fail("slo.baseline_phase", f"unknown phase {slo.baseline_phase!r}")
+        raise r.error("slo.baseline_phase", f"unknown phase {slo.baseline_phase!r}")
     return Drill(
-        name=name or "",
-        description=r.string(data, "description", "") or "",
-        duration_s=duration or 0.0,
+        name=name,
+        description=r.string(data, "description", "", ""),
+        duration_s=duration,
         upstreams=upstreams,
         models=models,
         load=load,
@@ -296,72 +162,58 @@ def parse_drill(data: dict[str, Any], file: Path | str | None = None) -> Drill:
         phases=phases,
         slo=slo,
         routing=routing,
-        seed=r.integer(data, "seed", ""),
+        seed=r.optional_int(data, "seed", "", low=None),
     )
 
 
-def _unique(r: Reader, items: list[tuple[str, str]]) -> None:
-    seen: set[str] = set()
-    for value, path in items:
-        if value in seen:
-            r.fail(path, f"duplicate name {value!r}")
-        seen.add(value)
-
-
-def _upstream(r: Reader, t: dict[str, Any], path: str) -> Upstream:
-    keys = ("name", "format", "ttft_ms", "tokens_per_s", "output_tokens", "max_concurrency")
-    r.keys(t, keys, path)
-    fmt = r.string(t, "format", path) or "openai"
-    if fmt not in FORMATS:
-        r.fail(f"{path}.format", f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+def _upstream(r: FieldReader, t: dict[str, Any], path: str) -> Upstream:
+    r.check_keys(t, UPSTREAM_KEYS, path)
     return Upstream(
         name=r.name(t, "name", path),
-        format=fmt,
-        ttft_ms=r.number(t, "ttft_ms", path, minimum=0) or 0.0,
-        tokens_per_s=r.number(t, "tokens_per_s", path, minimum=0) or 0.0,
-        output_tokens=r.integer(t, "output_tokens", path, minimum=1) or 16,
-        max_concurrency=r.integer(t, "max_concurrency", path, minimum=1),
+        format=r.choice(t, "format", path, FORMATS, "format") or "openai",
+        ttft_ms=r.number(t, "ttft_ms", path, 0.0, positive=False),
+        tokens_per_s=r.number(t, "tokens_per_s", path, 0.0, positive=False),
+        output_tokens=r.integer(t, "output_tokens", path, 16, 1),
+        max_concurrency=r.optional_int(t, "max_concurrency", path),
     )
 
 
-def _model(r: Reader, t: dict[str, Any], path: str, upstreams: set[str]) -> ModelSpec:
-    r.keys(t, ("name", "deployments", "strategy"), path)
-    deployments = r.strings(t, "deployments", path, required=True)
+def _model(r: FieldReader, t: dict[str, Any], path: str, upstreams: set[str]) -> ModelSpec:
+    r.check_keys(t, ("name", "deployments", "strategy"), path)
+    r.require(t, "deployments", path)
+    deployments = r.string_list(t, "deployments", path) or ()
+    where = key_join(path, "deployments")
     if not deployments:
-        r.fail(f"{path}.deployments", "needs at least one upstream name")
+        raise r.error(where, "needs at least one upstream name")
     for i, dep in enumerate(deployments):
         if dep not in upstreams:
-            r.fail(f"{path}.deployments[{i}]", f"unknown upstream {dep!r}")
-    return ModelSpec(r.name(t, "name", path), tuple(deployments), r.string(t, "strategy", path))
+            raise r.error(f"{where}[{i}]", f"unknown upstream {dep!r}")
+    return ModelSpec(r.name(t, "name", path), deployments, r.string(t, "strategy", path, None))
 
 
-def _load(r: Reader, t: dict[str, Any], models: set[str]) -> Load:
-    keys = ("tenants", "rate_per_s", "arrival", "stream_share", "max_in_flight", "prompt")
-    r.keys(t, (*keys, "model", "timeout_s"), "load")
-    arrival = r.string(t, "arrival", "load") or "poisson"
-    if arrival not in ARRIVALS:
-        r.fail("load.arrival", f"unknown arrival {arrival!r} (one of {', '.join(ARRIVALS)})")
-    share = r.number(t, "stream_share", "load", minimum=0)
-    if share is not None and share > 1:
-        r.fail("load.stream_share", f"must be 0..1, got {share}")
-    model = r.string(t, "model", "load")
+def _load(r: FieldReader, t: dict[str, Any], models: set[str]) -> Load:
+    r.check_keys(t, (*LOAD_KEYS, "model", "timeout_s"), "load")
+    arrival = r.choice(t, "arrival", "load", ARRIVALS, "arrival") or "poisson"
+    share = r.share(t, "stream_share", "load")
+    model = r.string(t, "model", "load", None)
     if model is not None and models and model not in models:
-        r.fail("load.model", f"unknown model {model!r} (models: {', '.join(sorted(models))})")
+        listed = ", ".join(sorted(models))
+        raise r.error("load.model", f"unknown model {model!r} (models: {listed})")
     tenant_loads: tuple[TenantLoad, ...] = ()
     if isinstance(t.get("tenants"), list):
         tenant_loads = parse_tenant_loads(r, t)
-        count: int | None = len(tenant_loads)
+        count = len(tenant_loads)
     else:
-        count = r.integer(t, "tenants", "load", minimum=1)
+        count = r.integer(t, "tenants", "load", 1, 1)
     return Load(
-        tenants=count or 1,
-        rate_per_s=r.number(t, "rate_per_s", "load", positive=True) or 10.0,
+        tenants=count,
+        rate_per_s=r.number(t, "rate_per_s", "load", 10.0),
         arrival=arrival,
         stream_share=0.5 if share is None else share,
-        max_in_flight=r.integer(t, "max_in_flight", "load", minimum=1) or 64,
-        prompt=r.string(t, "prompt", "load") or "Say hello.",
+        max_in_flight=r.integer(t, "max_in_flight", "load", 64, 1),
+        prompt=r.string(t, "prompt", "load", "") or "Say hello.",
         model=model,
-        timeout_s=r.number(t, "timeout_s", "load", positive=True) or 30.0,
+        timeout_s=r.number(t, "timeout_s", "load", 30.0),
         tenant_loads=tenant_loads,
     )
 
@@ -377,48 +229,44 @@ def parse_fault_spec(spec: str) -> Fault:
 
 
 def _fault(
-    r: Reader, t: dict[str, Any], path: str, upstreams: set[str], duration: float | None
+    r: FieldReader, t: dict[str, Any], path: str, upstreams: set[str], duration: float
 ) -> FaultStep:
-    r.keys(t, ("at_s", "for_s", "upstream", "fault"), path)
-    at_s = r.number(t, "at_s", path, required=True, minimum=0) or 0.0
-    for_s = r.number(t, "for_s", path, required=True, positive=True) or 0.0
-    if duration is not None and at_s >= duration:
-        r.fail(f"{path}.at_s", f"starts at {at_s} s, after the drill's end ({duration} s)")
-    target = r.string(t, "upstream", path, required=True) or ""
+    r.check_keys(t, ("at_s", "for_s", "upstream", "fault"), path)
+    at_s = r.required_number(t, "at_s", path, positive=False)
+    for_s = r.required_number(t, "for_s", path)
+    if at_s >= duration:
+        raise r.error(
+            key_join(path, "at_s"), f"starts at {at_s} s, after the drill's end ({duration} s)"
+        )
+    target = r.string(t, "upstream", path)
     if upstreams and target not in upstreams and target != "*":
-        r.fail(f"{path}.upstream", f"unknown upstream {target!r}")
-    spec = r.string(t, "fault", path, required=True) or ""
+        raise r.error(key_join(path, "upstream"), f"unknown upstream {target!r}")
+    spec = r.string(t, "fault", path)
     try:
         fault = parse_fault_spec(spec)
     except ValueError as exc:
-        r.fail(f"{path}.fault", str(exc))
+        raise r.error(key_join(path, "fault"), str(exc)) from None
     return FaultStep(at_s, for_s, target, fault, spec)
 
 
-def _phase(r: Reader, t: dict[str, Any], path: str) -> Phase:
-    r.keys(t, ("name", "from_s", "to_s"), path)
-    start = r.number(t, "from_s", path, required=True, minimum=0) or 0.0
-    end = r.number(t, "to_s", path, required=True, minimum=0) or 0.0
+def _phase(r: FieldReader, t: dict[str, Any], path: str) -> Phase:
+    r.check_keys(t, ("name", "from_s", "to_s"), path)
+    start = r.required_number(t, "from_s", path, positive=False)
+    end = r.required_number(t, "to_s", path, positive=False)
     if end <= start:
-        r.fail(f"{path}.to_s", f"must be after from_s ({start}), got {end}")
+        raise r.error(key_join(path, "to_s"), f"must be after from_s ({start}), got {end}")
     return Phase(r.name(t, "name", path), start, end)
 
 
-def _slo(r: Reader, t: dict[str, Any], tenants: set[str]) -> Slo:
-    keys = ("success_rate", "p99_ms", "failover_s", "recover_s", "baseline_phase", "tenants")
-    r.keys(t, (*keys, "truncated_successes", "double_charges"), "slo")
-    rate = r.number(t, "success_rate", "slo", minimum=0)
-    if rate is not None and rate > 1:
-        r.fail("slo.success_rate", f"must be 0..1, got {rate}")
-    truncated = r.integer(t, "truncated_successes", "slo", minimum=0)
-    double = r.integer(t, "double_charges", "slo", minimum=0)
+def _slo(r: FieldReader, t: dict[str, Any], tenants: set[str]) -> Slo:
+    r.check_keys(t, (*SLO_KEYS, "truncated_successes", "double_charges"), "slo")
     return Slo(
-        success_rate=rate,
-        p99_ms=r.number(t, "p99_ms", "slo", positive=True),
-        failover_s=r.number(t, "failover_s", "slo", minimum=0),
-        recover_s=r.number(t, "recover_s", "slo", minimum=0),
-        truncated_successes=truncated or 0,
-        double_charges=double or 0,
-        baseline_phase=r.string(t, "baseline_phase", "slo"),
+        success_rate=r.share(t, "success_rate", "slo"),
+        p99_ms=r.optional_number(t, "p99_ms", "slo"),
+        failover_s=r.optional_number(t, "failover_s", "slo", positive=False),
+        recover_s=r.optional_number(t, "recover_s", "slo", positive=False),
+        truncated_successes=r.integer(t, "truncated_successes", "slo", 0, 0),
+        double_charges=r.integer(t, "double_charges", "slo", 0, 0),
+        baseline_phase=r.string(t, "baseline_phase", "slo", None),
         tenants=parse_tenant_slos(r, t, tenants),
     )

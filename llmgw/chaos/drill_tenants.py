@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llmgw.chaos.drill_fields import Reader
+from llmgw.settings.fields import FieldReader, key_join
 
 LOAD_TENANT_KEYS = (
     "name",
@@ -82,77 +82,52 @@ class TenantSlo:
     timeouts: int | None = None
 
 
-def parse_tenant_loads(r: Reader, t: dict[str, Any]) -> tuple[TenantLoad, ...]:
+def parse_tenant_loads(r: FieldReader, t: dict[str, Any]) -> tuple[TenantLoad, ...]:
     """``[[load.tenants]]`` (``t`` is the ``[load]`` table holding an array of tables)."""
     out: list[TenantLoad] = []
-    for i, item in enumerate(t["tenants"]):
-        path = f"load.tenants[{i}]"
-        if not isinstance(item, dict):
-            r.fail(path, "must be a table")
-        r.keys(item, LOAD_TENANT_KEYS, path)
-        share = r.number(item, "stream_share", path, minimum=0)
-        if share is not None and share > 1:
-            r.fail(f"{path}.stream_share", f"must be 0..1, got {share}")
-        start = r.number(item, "from_s", path, minimum=0) or 0.0
-        end = r.number(item, "to_s", path, positive=True)
+    for item, path in r.tables(t, "tenants", "load"):
+        r.check_keys(item, LOAD_TENANT_KEYS, path)
+        start = r.number(item, "from_s", path, 0.0, positive=False)
+        end = r.optional_number(item, "to_s", path)
         if end is not None and end <= start:
-            r.fail(f"{path}.to_s", f"must be after from_s ({start}), got {end}")
+            raise r.error(key_join(path, "to_s"), f"must be after from_s ({start}), got {end}")
         out.append(
             TenantLoad(
                 name=r.name(item, "name", path),
-                rate_per_s=r.number(item, "rate_per_s", path, required=True, positive=True) or 1.0,
-                stream_share=share,
-                weight=r.integer(item, "weight", path, minimum=1) or 1,
+                rate_per_s=r.required_number(item, "rate_per_s", path),
+                stream_share=r.share(item, "stream_share", path),
+                weight=r.integer(item, "weight", path, 1, 1),
                 from_s=start,
                 to_s=end,
-                rpm=r.integer(item, "rpm", path, minimum=1),
-                tpm=r.integer(item, "tpm", path, minimum=1),
-                concurrency=r.integer(item, "concurrency", path, minimum=1),
+                rpm=r.optional_int(item, "rpm", path),
+                tpm=r.optional_int(item, "tpm", path),
+                concurrency=r.optional_int(item, "concurrency", path),
             )
         )
     if not out:
-        r.fail("load.tenants", "needs at least one [[load.tenants]] table")
-    _unique(r, [t.name for t in out], "load.tenants")
+        raise r.error("load.tenants", "needs at least one [[load.tenants]] table")
+    r.unique([t.name for t in out], "load.tenants")
     return tuple(out)
 
 
-def parse_tenant_slos(r: Reader, t: dict[str, Any], known: set[str]) -> tuple[TenantSlo, ...]:
+def parse_tenant_slos(r: FieldReader, t: dict[str, Any], known: set[str]) -> tuple[TenantSlo, ...]:
     """``[[slo.tenants]]``; every name must be a ``[[load.tenants]]`` name."""
-    value = t.get("tenants", [])
-    if not isinstance(value, list):
-        r.fail("slo.tenants", "must be an array of tables ([[slo.tenants]])")
     out: list[TenantSlo] = []
-    for i, item in enumerate(value):
-        path = f"slo.tenants[{i}]"
-        if not isinstance(item, dict):
-            r.fail(path, "must be a table")
-        r.keys(item, SLO_TENANT_KEYS, path)
+    for item, path in r.tables(t, "tenants", "slo"):
+        r.check_keys(item, SLO_TENANT_KEYS, path)
         name = r.name(item, "name", path)
         if name not in known:
             listed = ", ".join(sorted(known)) or "none: add [[load.tenants]]"
-            r.fail(f"{path}.name", f"unknown tenant {name!r} (tenants: {listed})")
-        rate = r.number(item, "success_rate", path, minimum=0)
-        if rate is not None and rate > 1:
-            r.fail(f"{path}.success_rate", f"must be 0..1, got {rate}")
+            raise r.error(key_join(path, "name"), f"unknown tenant {name!r} (tenants: {listed})")
         out.append(
             TenantSlo(
                 name=name,
-                success_rate=rate,
-                p99_ms=r.number(item, "p99_ms", path, positive=True),
-                p99_ms_ratio_to_baseline=r.number(
-                    item, "p99_ms_ratio_to_baseline", path, positive=True
-                ),
-                rate_limited_min=r.integer(item, "rate_limited_min", path, minimum=0),
-                timeouts=r.integer(item, "timeouts", path, minimum=0),
+                success_rate=r.share(item, "success_rate", path),
+                p99_ms=r.optional_number(item, "p99_ms", path),
+                p99_ms_ratio_to_baseline=r.optional_number(item, "p99_ms_ratio_to_baseline", path),
+                rate_limited_min=r.optional_int(item, "rate_limited_min", path, low=0),
+                timeouts=r.optional_int(item, "timeouts", path, low=0),
             )
         )
-    _unique(r, [s.name for s in out], "slo.tenants")
+    r.unique([s.name for s in out], "slo.tenants")
     return tuple(out)
-
-
-def _unique(r: Reader, names: list[str], path: str) -> None:
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        if name in seen:
-            r.fail(f"{path}[{i}].name", f"duplicate name {name!r}")
-        seen.add(name)

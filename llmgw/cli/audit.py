@@ -8,7 +8,6 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from llmgw.audit import prune as audit_prune
 from llmgw.audit import query as audit_query
 from llmgw.audit import verify as audit_verify
 from llmgw.cli.common import STATE_OPTION, console, err_console, fail, print_table, state_path
+from llmgw.settings.money import format_usd
 from llmgw.store.db import open_db
 
 app = typer.Typer(
@@ -59,11 +59,8 @@ def _iso(ts: float) -> str:
 
 
 def _dollars(nanos: int | None) -> str:
-    """Exact cost in dollars (nanos / 1e9), trailing zeros trimmed to at least 2 places."""
-    value = Decimal(int(nanos or 0)).scaleb(-9)
-    text = f"{value:.9f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    return f"${whole}.{frac.ljust(2, '0')}"
+    """Exact cost in dollars, trailing zeros trimmed to at least 2 places (``$0.000150``)."""
+    return format_usd(int(nanos or 0))
 
 
 def _ms(value: float | None) -> str:

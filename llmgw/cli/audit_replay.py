@@ -10,7 +10,6 @@ import asyncio
 import json
 import sqlite3
 import time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from llmgw.accounting.cost import format_usd, usd_to_nanos
 from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, console, fail, print_table, state_path
 from llmgw.replay import runs as run_store
 from llmgw.replay.diff import CATEGORIES, DEFAULT_SIMILARITY, FINDINGS
 from llmgw.replay.diff_report import ORIGINAL, load_diff, print_summary, to_json, to_markdown
 from llmgw.replay.diff_rules import crossed, parse_rules
 from llmgw.replay.runs import RunResult
+from llmgw.settings.money import AmountError, format_cost, parse_nanos
 from llmgw.store.db import open_db
 
 _TENANT = typer.Option(None, "--tenant", "-t", help="This tenant and the ones below it.")
@@ -49,12 +48,12 @@ def _max_cost(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        value = Decimal(text.strip().lstrip("$"))
-    except InvalidOperation:
-        raise fail(f"bad --max-cost {text!r}: use dollars, e.g. 2.50", code=2) from None
-    if value <= 0 or not value.is_finite():
+        nanos = parse_nanos(text, allow_negative=True)
+    except AmountError as exc:
+        raise fail(f"--max-cost: {exc}", code=2) from None
+    if nanos <= 0:
         raise fail("--max-cost must be more than 0", code=2)
-    return usd_to_nanos(value)
+    return nanos
 
 
 def replay(
@@ -123,7 +122,7 @@ def replay(
         console.print(
             f"run [bold]{run}[/]: {len(items)} calls to [bold]{target_model.name}[/]"
             f" ({len(done)} already done, {len(bad)} not decodable); estimated cost "
-            f"{format_usd(estimate)}" + (f", cap {format_usd(cap)}" if cap else ""),
+            f"{format_cost(estimate)}" + (f", cap {format_cost(cap)}" if cap else ""),
             highlight=False,
         )
         if not items:
@@ -162,12 +161,12 @@ async def _run(
         console=console,
         transient=False,
     )
-    task = progress.add_task(run, total=len(items), spent=format_usd(spent))
+    task = progress.add_task(run, total=len(items), spent=format_cost(spent))
     total = [spent]
 
     def on_result(result: RunResult) -> None:
         total[0] += result.cost_nanos
-        progress.update(task, advance=1, spent=format_usd(total[0]))
+        progress.update(task, advance=1, spent=format_cost(total[0]))
 
     try:
         with progress:
@@ -189,7 +188,7 @@ async def _run(
 
 def _finish(run: str, outcome: Any) -> None:
     console.print(
-        f"{outcome.done} sent, {outcome.errors} failed, spent {format_usd(outcome.spent_nanos)}",
+        f"{outcome.done} sent, {outcome.errors} failed, spent {format_cost(outcome.spent_nanos)}",
         highlight=False,
     )
     if outcome.error_classes:
@@ -282,7 +281,7 @@ def runs(
             str(r["results"]),
             str(r["ok"]),
             str(r["errors"]),
-            format_usd(int(r["cost_nanos"])),
+            format_cost(int(r["cost_nanos"])),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"])),
         )
     print_table(table)

@@ -22,6 +22,7 @@ from rich.table import Table
 from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, console, fail, print_table, state_path
 from llmgw.limits import overrides
 from llmgw.limits.ledger import budget_status, tenant_tree
+from llmgw.settings.money import format_usd, parse_nanos, parse_usd
 from llmgw.settings.schema import Settings, TenantLimits
 from llmgw.store.db import open_db
 from llmgw.store.keys import validate_tenant
@@ -142,6 +143,10 @@ def set_cmd(
     """Set a budget on a tenant, replacing one with the same period and model."""
     tenant = check_tenant(tenant)
     period, value, window = _period(daily, monthly, window_s, amount)
+    try:
+        limit_usd = parse_usd(value)  # "12.50" or "$12.50"; one-line error otherwise
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
     settings = load_config(config)
     if model is not None and config is not None:
         from llmgw.settings import resolve_model
@@ -153,7 +158,7 @@ def set_cmd(
     declared = settings.tenants.get(tenant)
     base = declared.limits if declared is not None else None
     try:
-        budget = overrides.make_budget(period, value, hard=hard, model=model, window_s=window)
+        budget = overrides.make_budget(period, limit_usd, hard=hard, model=model, window_s=window)
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     with open_state(state, write=True) as conn:
@@ -165,7 +170,8 @@ def set_cmd(
         return
     kind = "hard" if hard else "soft"
     label = budget_label({"period": period, "window_s": window, "model": model})
-    console.print(f"{tenant}: {kind} {label} budget ${budget.limit_usd}", highlight=False)
+    shown = format_usd(parse_nanos(budget.limit_usd))
+    console.print(f"{tenant}: {kind} {label} budget {shown}", highlight=False)
 
 
 @app.command("rates")
@@ -291,8 +297,8 @@ def _print_budgets(rows: list[dict[str, Any]]) -> None:
             budget_label(r),
             "hard" if r["hard"] else "soft",
             r["source"],
-            f"${r['limit_usd']}",
-            f"${r['spent_usd']}",
+            format_usd(r["limit_nanos"]),
+            format_usd(r["spent_nanos"]),
             used,
         )
     print_table(table)

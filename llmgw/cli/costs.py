@@ -12,6 +12,7 @@ from rich.table import Table
 
 from llmgw.audit import reconcile as rec
 from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
+from llmgw.settings.money import format_cost, usd_to_nanos
 from llmgw.store.db import open_db
 
 app = typer.Typer(help="Costs: reconcile the audit log with a provider's bill.")
@@ -23,7 +24,8 @@ def _costs() -> None:
 
 
 def _usd(value: Decimal | None) -> str:
-    return "—" if value is None else f"${value:.6f}"
+    """A bill or gateway amount to the nano-dollar, ``-$0.040000`` for a negative difference."""
+    return "—" if value is None else format_cost(usd_to_nanos(value))
 
 
 @app.command()

@@ -31,9 +31,9 @@ from llmgw.limits.ledger import (
     ledger_tenants,
     spend_by_period,
     tenant_tree,
-    usd_text,
 )
 from llmgw.limits.periods import period_end, period_start
+from llmgw.settings.money import format_usd, usd_text
 from llmgw.settings.schema import TenantLimits
 
 app = typer.Typer(help="The tenant tree: limits, budgets, spend and keys per node.")
@@ -102,7 +102,8 @@ def _budgets(budgets: list[dict[str, Any]]) -> str:
     for b in budgets:
         used = "" if b["used_pct"] is None else f" ({b['used_pct']}%)"
         kind = "hard" if b["hard"] else "soft"
-        lines.append(f"{budget_label(b)} {kind}: ${b['spent_usd']} of ${b['limit_usd']}{used}")
+        spent, limit = format_usd(b["spent_nanos"]), format_usd(b["limit_nanos"])
+        lines.append(f"{budget_label(b)} {kind}: {spent} of {limit}{used}")
     return "\n".join(lines) or "—"
 
 

@@ -14,8 +14,9 @@ from llmgw.audit.query import parse_time
 from llmgw.cli.budgets import CSV_OPTION, JSON_OPTION, check_formats, check_tenant, open_state
 from llmgw.cli.budgets import print_csv as _print_csv
 from llmgw.cli.common import STATE_OPTION, console, fail, print_table
-from llmgw.limits.ledger import USAGE_BY, UsageBy, usd_text
+from llmgw.limits.ledger import USAGE_BY, UsageBy
 from llmgw.limits.ledger import usage as ledger_usage
+from llmgw.settings.money import format_usd
 
 _SUMMED = (
     "spend_nanos",
@@ -77,25 +78,25 @@ def _print(by: str, rows: list[dict[str, Any]]) -> None:
     heads = ("spend", "requests", "tokens in", "tokens out", "cached", "errors", "cache saved")
     sums = totals(rows)
     footers = (
-        f"${usd_text(sums['spend_nanos'])}",
+        format_usd(sums["spend_nanos"]),
         str(sums["requests"]),
         str(sums["input_tokens"]),
         str(sums["output_tokens"]),
         str(sums["cached_tokens"]),
         str(sums["errors"]),
-        f"${usd_text(sums['cache_savings_nanos'])}",
+        format_usd(sums["cache_savings_nanos"]),
     )
     for head, foot in zip(heads, footers, strict=True):
         table.add_column(head, justify="right", footer=foot)
     for r in rows:
         table.add_row(
             r[by] or "—",
-            f"${r['spend_usd']}",
+            format_usd(r["spend_nanos"]),
             str(r["requests"]),
             str(r["input_tokens"]),
             str(r["output_tokens"]),
             str(r["cached_tokens"]),
             str(r["errors"]),
-            f"${r['cache_savings_usd']}",
+            format_usd(r["cache_savings_nanos"]),
         )
     print_table(table)

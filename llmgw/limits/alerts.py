@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from llmgw.accounting.cost import nanos_to_usd
 from llmgw.limits.model import BudgetUsage
 from llmgw.routing.clock import Clock
+from llmgw.settings.money import nanos_to_usd, usd_text
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.5, 0.8, 1.0)
 SECONDS_PER_HOUR = 3600
@@ -132,8 +132,8 @@ class Alert:
             "percent": round(self.threshold * 100),
             "spent_nanos": self.spent,
             "limit_nanos": self.limit,
-            "spent_usd": str(nanos_to_usd(self.spent)),
-            "limit_usd": str(nanos_to_usd(self.limit)),
+            "spent_usd": usd_text(self.spent, 9),  # all nine places: "0.000008000"
+            "limit_usd": usd_text(self.limit, 9),
             "burn_rate_usd_per_hour": str(self.burn_rate_usd_per_hour.quantize(Decimal("1e-9"))),
             "projected_exhaustion_at": self.projected_exhaustion_at,
             "projected_exhaustion_iso": _iso(self.projected_exhaustion_at),

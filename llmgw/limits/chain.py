@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-from llmgw.accounting.cost import usd_to_nanos
 from llmgw.limits.model import BudgetSpec, NodeLimits
 from llmgw.settings.limits import budget_key
+from llmgw.settings.money import usd_to_nanos
 from llmgw.settings.schema import BudgetConfig, Settings, TenantLimits
 from llmgw.settings.tenancy import tenant_chain
 

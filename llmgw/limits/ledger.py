@@ -24,13 +24,13 @@ from typing import Any, Literal
 
 from llmgw.limits.model import BudgetSpec
 from llmgw.limits.periods import period_end, period_start
+from llmgw.settings.money import usd_text
 from llmgw.store.keys import tenant_bounds
 from llmgw.types import Outcome
 
 UsageBy = Literal["tenant", "model", "day", "provider"]
 USAGE_BY: tuple[str, ...] = ("tenant", "model", "day", "provider")
 CACHE_PROVIDER = "cache"
-NANOS_PER_USD = 1_000_000_000
 HOUR_S = 3600
 
 # a row is spend unless it is a cache hit; cache hits' cost is savings
@@ -43,31 +43,6 @@ _GROUP_EXPR: dict[str, str] = {
     "provider": "coalesce(provider, '')",
     "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
 }
-
-
-def nanos_to_usd(nanos: int) -> Decimal:
-    """Exact dollars for an amount in nanos (1e-9 USD)."""
-    return Decimal(int(nanos)).scaleb(-9)
-
-
-def usd_to_nanos(usd: Decimal) -> int:
-    """Nanos for an amount in dollars; fractions of a nano are rounded down."""
-    return int(Decimal(usd).scaleb(9).to_integral_value(rounding="ROUND_FLOOR"))
-
-
-def usd_text(nanos: int) -> str:
-    """``1.50``, ``0.000123``: exact dollars, trailing zeros trimmed to at least two decimals."""
-    value = nanos_to_usd(nanos)
-    sign = "-" if value < 0 else ""
-    text = f"{abs(value):.9f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    return f"{sign}{whole}.{frac.ljust(2, '0')}"
-
-
-def format_usd(nanos: int) -> str:
-    """``$1.50``, ``-$0.000123``: ``usd_text`` with a dollar sign."""
-    text = usd_text(nanos)
-    return f"-${text[1:]}" if text.startswith("-") else f"${text}"
 
 
 def _subtree_scans(node: str) -> list[tuple[str, list[Any]]]:

@@ -21,7 +21,6 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llmgw.accounting.cost import format_usd
 from llmgw.limits.gcra import Gcra, GcraResult
 from llmgw.limits.model import (
     Admission,
@@ -34,6 +33,7 @@ from llmgw.limits.model import (
 )
 from llmgw.limits.periods import period_id
 from llmgw.routing.clock import Clock
+from llmgw.settings.money import format_cost
 
 BudgetKey = tuple[str, str, str]  # (node, budget key, period id)
 
@@ -76,9 +76,9 @@ def budget_message(node: str, spec: BudgetSpec, usage: _Spend, cost: int) -> str
     """Why a hard budget refused a call, with the amounts."""
     scope = f" for model {spec.model}" if spec.model else ""
     return (
-        f"budget '{spec.key}'{scope} of {node} exhausted: spent {format_usd(usage.spent)}"
-        f" + reserved {format_usd(usage.reserved)} + this call {format_usd(cost)}"
-        f" > limit {format_usd(spec.limit_nanos)}"
+        f"budget '{spec.key}'{scope} of {node} exhausted: spent {format_cost(usage.spent)}"
+        f" + reserved {format_cost(usage.reserved)} + this call {format_cost(cost)}"
+        f" > limit {format_cost(spec.limit_nanos)}"
     )
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final, cast
 
 import orjson
 
 from llmgw.limits.chain import budget_spec as budget_spec  # the one conversion, re-exported
 from llmgw.settings.limits import budget_key
+from llmgw.settings.money import parse_usd
 from llmgw.settings.schema import BUDGET_PERIODS, BudgetConfig, BudgetPeriod, TenantLimits
 from llmgw.store.db import transaction
 from llmgw.store.keys import validate_tenant
@@ -102,19 +103,6 @@ def _rate(name: str, value: object) -> int | None:
     return value
 
 
-def _money(value: object) -> Decimal:
-    """A non-negative, finite dollar amount from a Decimal, int or decimal string."""
-    if isinstance(value, bool | float):
-        raise ValueError(f"write amounts as exact decimals, not {value!r}")
-    try:
-        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise ValueError(f"bad amount {value!r}: expected dollars such as 25 or 0.50") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"bad amount {value!r}: must be a non-negative number of dollars")
-    return amount
-
-
 def make_budget(
     period: str,
     limit_usd: object,
@@ -123,7 +111,11 @@ def make_budget(
     model: str | None = None,
     window_s: int | None = None,
 ) -> BudgetConfig:
-    """A validated ``BudgetConfig`` (``ValueError`` with a message fit for a user)."""
+    """A validated ``BudgetConfig`` (``ValueError`` with a message fit for a user).
+
+    ``limit_usd`` is read by the one money parser, ``llmgw.settings.money.parse_usd``: an
+    int, Decimal, float or decimal string (``"25.00"``, ``"$25"``), non-negative, at most 9
+    decimal places; its ``AmountError`` is a ``ValueError``."""
     if period not in BUDGET_PERIODS:
         raise ValueError(f"unknown budget period {period!r} (expected one of: day, month, window)")
     if period == "window":
@@ -135,7 +127,7 @@ def make_budget(
         raise ValueError(f"bad model {model!r}")
     return BudgetConfig(
         period=cast(BudgetPeriod, period),
-        limit_usd=_money(limit_usd),
+        limit_usd=parse_usd(limit_usd),
         hard=hard,
         window_s=window_s,
         model=model,
@@ -206,7 +198,7 @@ def set_budget(
     conn: sqlite3.Connection,
     tenant: str,
     period: str,
-    limit_usd: Decimal | str | int,
+    limit_usd: Decimal | str | int | float,
     hard: bool = True,
     model: str | None = None,
     window_s: int | None = None,

@@ -55,7 +55,6 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from llmgw.accounting.cost import format_usd
 from llmgw.limits import redis_lua
 from llmgw.limits.model import (
     Admission,
@@ -67,6 +66,7 @@ from llmgw.limits.model import (
     Rejected,
 )
 from llmgw.routing.clock import Clock
+from llmgw.settings.money import format_cost
 
 log = logging.getLogger("llmgw.limits.redis")
 
@@ -164,9 +164,9 @@ def _rejection(reply: list[bytes], chain: Sequence[NodeLimits], demand: Demand) 
         spec = next(b for b in limits.budgets if b.key == key)
         scope = f" for model {spec.model}" if spec.model else ""
         msg = (
-            f"budget '{key}'{scope} of {node} exhausted: spent {format_usd(spent)}"
-            f" + reserved {format_usd(reserved)} + this call {format_usd(demand.cost_nanos)}"
-            f" > limit {format_usd(spec.limit_nanos)}"
+            f"budget '{key}'{scope} of {node} exhausted: spent {format_cost(spent)}"
+            f" + reserved {format_cost(reserved)} + this call {format_cost(demand.cost_nanos)}"
+            f" > limit {format_cost(spec.limit_nanos)}"
         )
     return Rejected(kind, node, msg, retry_after)  # type: ignore[arg-type]
 

@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import sqlite3
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -25,6 +24,7 @@ from llmgw.errors import BadRequest
 from llmgw.gateway.asgi import Scope
 from llmgw.gateway.runtime import Gateway
 from llmgw.limits import ledger, overrides
+from llmgw.settings.money import parse_usd
 from llmgw.settings.schema import TenantLimits
 from llmgw.store.db import open_db
 
@@ -105,7 +105,7 @@ async def change_budget(gw: Gateway, tenant: str, body: dict[str, Any]) -> dict[
                 conn,
                 tenant,
                 str(body["period"]),
-                Decimal(str(body["limit_usd"])),
+                parse_usd(body["limit_usd"]),  # the one money parser; AmountError -> 400
                 hard=bool(body.get("hard", True)),
                 model=body.get("model"),
                 window_s=body.get("window_s"),

@@ -32,12 +32,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from llmgw.audit.record import AuditRecord
 from llmgw.routing.breaker import BreakerBoard
+from llmgw.settings.money import NANOS_PER_USD
 from llmgw.settings.schema import Settings
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 OTHER = "other"
-NANOS_PER_DOLLAR = 1_000_000_000
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 # limit rejections: the error code of the rejected call -> reason label
 LIMIT_REASONS = {
@@ -183,7 +183,7 @@ class Metrics:
             "llmgw_cost_dollars",
             "Spend in US dollars (a float view; the audit ledger holds the exact figure).",
             ("tenant", "model", "provider"),
-            unit=NANOS_PER_DOLLAR,  # summed in exact integer nanos, divided at scrape time
+            unit=NANOS_PER_USD,  # summed in exact integer nanos, divided at scrape time
         )
         self.duration = HistogramSet(
             "llmgw_request_duration_seconds",

@@ -25,11 +25,11 @@ import orjson
 from llmgw.errors import BadRequest, GatewayError, NotFound
 from llmgw.gateway.asgi import JSON_HEADERS, SSE_HEADERS, Receive, Scope, Send, send_bytes
 from llmgw.gateway.runtime import Gateway
-from llmgw.limits.ledger import format_usd
 from llmgw.limits.model import BudgetSpec
 from llmgw.limits.periods import period_end
 from llmgw.ops.live import LiveState, Subscriber
 from llmgw.ops.metrics import CONTENT_TYPE_LATEST
+from llmgw.settings.money import format_usd
 from llmgw.store.db import open_db
 from llmgw.store.keys import KeyStore
 from llmgw.wire.sse import format_event

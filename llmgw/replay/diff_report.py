@@ -15,7 +15,6 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from llmgw.accounting.cost import format_usd
 from llmgw.errors import GatewayError
 from llmgw.replay import runs
 from llmgw.replay.diff import (
@@ -29,6 +28,7 @@ from llmgw.replay.diff import (
     side_from_response,
 )
 from llmgw.replay.diff_rules import STAT_FIELDS, summarise
+from llmgw.settings.money import format_cost
 from llmgw.wire.registry import INBOUND, is_api
 
 ORIGINAL = "original"
@@ -166,7 +166,7 @@ def _stat_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
             d = stat[side]
             values = (d["p50"], d["p90"], d["p99"], d["mean"])
             if name == "cost_nanos":
-                text = tuple(format_usd(int(v)) for v in values)
+                text = tuple(format_cost(int(v)) for v in values)
             else:
                 text = tuple(f"{v:g}" for v in values)
             rows.append((name if side == "a" else "", side, *text))

@@ -53,12 +53,6 @@ def budget_key(budget: BudgetConfig) -> str:
 class LimitsReader(RoutingReader):
     """Readers for the limit settings; mixed into the settings parser."""
 
-    def optional_int(self, t: dict[str, Any], key: str, path: str, low: int = 1) -> int | None:
-        """An integer of at least ``low``, or None when the key is absent."""
-        if key not in t:
-            return None
-        return self.integer(t, key, path, 0, low)
-
     # -- [limits] ----------------------------------------------------------------------------
 
     def limits(self, t: dict[str, Any]) -> LimitsConfig:
@@ -70,7 +64,7 @@ class LimitsReader(RoutingReader):
                 key_join(path, "redis_url"),
                 f"{redis_url!r} is not a Redis URL (redis://, rediss:// or unix://)",
             )
-        margin = self.money(t, "reserve_margin", path, False)
+        margin = self.decimal(t, "reserve_margin", path)
         if margin is None:
             margin = d.reserve_margin
         elif margin < 1:

@@ -85,10 +85,11 @@ TOML reference
     the limits of every node from the org down to its key's tenant.
     ``[[tenants."acme".limits.budgets]]``, any number: ``period = "day" | "month" | "window"``
     (UTC day, calendar month, or fixed windows of ``window_s`` seconds since the epoch:
-    ``window_s`` is required for ``"window"`` and refused otherwise), ``limit_usd`` (exact
-    decimal, required), ``hard`` (true: calls that could overspend are rejected; false: alerts
-    only), ``model`` (a model name or alias: the budget counts only that model's calls). A
-    tenant may not declare two budgets with the same period (and window and model).
+    ``window_s`` is required for ``"window"`` and refused otherwise), ``limit_usd`` (dollars,
+    required: ``"25.00"``, ``"$25"``, ``25`` or ``0.1``, read exactly), ``hard`` (true: calls
+    that could overspend are rejected; false: alerts only), ``model`` (a model name or alias:
+    the budget counts only that model's calls). A tenant may not declare two budgets with the
+    same period (and window and model).
 
 ``[tenants."acme".routing]``
     The tenant's routing policy; every key is optional. ``providers = ["openai", ...]``
@@ -151,8 +152,11 @@ TOML reference
     Overrides or adds to the built-in price table, in dollars per million tokens: ``model``,
     ``provider`` (optional), ``input_per_mtok``, ``output_per_mtok``,
     ``cached_input_per_mtok`` (optional), ``effective = "2025-01-01"`` (from that date on;
-    default 1970-01-01). Write amounts as strings (``"0.15"``) or numbers; they are kept as
-    exact decimals and may not be negative.
+    default 1970-01-01).
+
+Dollar amounts (``limit_usd``, prices) are strings (``"0.15"``, ``"$0.15"``) or numbers; a
+float is read as written (``0.1`` is exactly 0.1). They may not be negative, have at most 9
+decimal places (a nano-dollar) and are at most $1,000,000,000 (``llmgw.settings.money``).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from llmgw.settings.schema import (
     RETENTIONS,
     STRATEGIES,
     AuditConfig,
+    CacheRule,
     Deployment,
     ModelConfig,
     Price,
@@ -346,7 +347,8 @@ class _Parser(CacheReader):
             if "limits" in t:
                 lpath = key_join(path, "limits")
                 limits = self.tenant_limits(self.table(t["limits"], lpath), lpath, index)
-            cache, cache_models = None, {}
+            cache: CacheRule | None = None
+            cache_models: dict[str, CacheRule] = {}
             if "cache" in t:
                 cpath = key_join(path, "cache")
                 cache, cache_models = self.tenant_cache(self.table(t["cache"], cpath), cpath, index)

@@ -8,20 +8,23 @@ from typing import Any
 
 from rich.text import Text
 
-NANOS_PER_USD = 10**9
+from llmgw.settings.money import NANOS_PER_USD
+
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "bold red"}
 STATE_LABEL = {"closed": "closed", "half_open": "half-open", "open": "OPEN"}
 
 
 def money(nanos: int | None) -> str:
-    """``$12.34`` from integer nanodollars (exact; sub-cent amounts keep six decimals)."""
+    """``$12,345.67`` from integer nanodollars, for the screen: rounded to cents with thousands
+    separators; sub-cent amounts keep six decimals (exact text is ``money.format_usd``'s)."""
     if nanos is None:
         return "-"
-    usd = Decimal(int(nanos)) / NANOS_PER_USD
+    sign = "-" if nanos < 0 else ""  # -$1.23, as llmgw.settings.money writes it
+    usd = Decimal(abs(int(nanos))) / NANOS_PER_USD
     if nanos and abs(nanos) < NANOS_PER_USD // 100:
-        return f"${usd:.6f}"
-    return f"${usd:,.2f}"
+        return f"{sign}${usd:.6f}"
+    return f"{sign}${usd:,.2f}"
 
 
 def budget_style(pct: float) -> str:

@@ -239,3 +239,45 @@ def test_call_stream_delivers_finished_calls(env: Env) -> None:
 def _calls(env: Env) -> None:
     env.client("globex").chat.completions.create(model="gpt-4o-mini", messages=MSG)
     env.client("acme").chat.completions.create(model="gpt-4o-mini", messages=MSG)
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason"),
+    [
+        (True, "bad amount true: expected a number or a string such as"),
+        ("ten", "bad amount 'ten': expected a plain decimal such as 25, 0.50 or $12.50"),
+        ("-1", "bad amount '-1': must be non-negative"),
+        (-0.5, "bad amount -0.5: must be non-negative"),
+        ("NaN", "bad amount 'NaN': not a finite number"),
+        ("0.0000000001", "finer than a nano-dollar (at most 9 decimal places)"),
+        (0.1 + 0.2, "bad amount 0.30000000000000004: finer than a nano-dollar"),
+        (1e12, "out of range (at most $1,000,000,000)"),
+        (None, "bad amount: expected a number or a string such as"),
+    ],
+)
+def test_bad_budget_amounts_are_openai_shaped_400s(env: Env, amount: object, reason: str) -> None:
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    body = {"period": "day", "limit_usd": amount}
+    resp = httpx.post(f"{env.gw.url}/admin/budgets/spare", headers=headers, json=body, timeout=10)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_request"
+    assert error["message"].startswith("bad budget change: ") and reason in error["message"]
+    assert env.get("/admin/budgets", params={"tenant": "spare"}).json() == {"tenants": []}
+
+
+def test_budget_amounts_read_json_floats_and_dollar_strings_exactly(env: Env) -> None:
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    url = f"{env.gw.url}/admin/budgets/spare"
+    for amount in (0.1, "$2.50"):
+        period = "day" if isinstance(amount, float) else "month"
+        body = {"period": period, "limit_usd": amount}
+        assert httpx.post(url, headers=headers, json=body, timeout=10).status_code == 200
+    try:
+        (node,) = env.get("/admin/budgets", params={"tenant": "spare"}).json()["tenants"]
+        assert [(b["period"], b["limit_usd"]) for b in node["budgets"]] == [
+            ("day", "0.1"),
+            ("month", "2.50"),
+        ]
+    finally:
+        assert httpx.delete(url, headers=headers, timeout=10).status_code == 200

@@ -79,7 +79,9 @@ def test_bad_drill_is_one_line_exit_2(tmp_path: Path) -> None:
     bad.write_text('name = "x"\nduration_s = 5\n[load]\nstream_share = 3\n')
     result = CliRunner().invoke(app, ["run", str(bad)])
     assert result.exit_code == 2
-    assert f"{bad}: load.stream_share: must be 0..1" in " ".join(result.output.split())
+    assert f"{bad}: load.stream_share: 3 is out of range (must be in [0, 1])" in " ".join(
+        result.output.split()
+    )
 
 
 def test_inject_errors_are_one_line(tmp_path: Path) -> None:

@@ -181,6 +181,15 @@ def test_budget_overrides_flow(state: Path, config: Path) -> None:
     assert table.exit_code == 0 and "acme/search" in table.stdout and "$1.50" in table.stdout
 
 
+def test_budgets_set_reads_dollars_with_the_money_parser(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    result = budgets("set", "acme", "--daily", "$12.5", "--state", str(state))
+    assert result.exit_code == 0, result.output
+    assert "acme: hard day budget $12.50" in result.stdout
+    listed = json.loads(budgets("list", "--json", "--state", str(state)).stdout)
+    assert (listed[0]["limit_nanos"], listed[0]["limit_usd"]) == (12_500_000_000, "12.50")
+
+
 def test_budgets_set_creates_state_and_window_budget(tmp_path: Path) -> None:
     state = tmp_path / "new" / "state.db"
     result = budgets(
@@ -203,8 +212,13 @@ def test_budgets_set_creates_state_and_window_budget(tmp_path: Path) -> None:
         (["set", "acme"], "exactly one of"),
         (["set", "acme", "--window-s", "60"], "needs --amount"),
         (["set", "acme", "--daily", "1", "--amount", "2"], "--window-s only"),
-        (["set", "acme", "--daily", "lots"], "bad amount"),
-        (["set", "acme", "--daily", "-3"], "non-negative"),
+        (["set", "acme", "--daily", "lots"], "bad amount 'lots': expected a plain decimal"),
+        (["set", "acme", "--daily", "-3"], "bad amount '-3': must be non-negative"),
+        (["set", "acme", "--daily", "-$3"], "must be non-negative"),
+        (["set", "acme", "--daily", "1e3"], "bad amount '1e3'"),
+        (["set", "acme", "--monthly", "NaN"], "not a finite number"),
+        (["set", "acme", "--daily", "0.0000000001"], "finer than a nano-dollar (at most 9"),
+        (["set", "acme", "--daily", "5000000000"], "out of range (at most $1,000,000,000)"),
         (["set", "acme", "--window-s", "0", "--amount", "1"], "window_s"),
         (["set", "acme", "--daily", "1", "--model", "nope", "--config", "CONFIG"], "unknown model"),
         (["set", "acme", "--daily", "1", "--config", "MISSING"], "file not found"),

@@ -76,7 +76,7 @@ BASE: dict[str, Any] = {
     ("patch", "where"),
     [
         ({"slo": {"tenants": [{"name": "nobody"}]}}, "slo.tenants[0].name"),
-        ({"load": {"tenants": [{"name": "q"}]}}, "load.tenants[0].rate_per_s"),
+        ({"load": {"tenants": [{"name": "q"}]}}, "load.tenants[0]"),  # missing rate_per_s
         ({"load": {"tenants": [{"name": "q", "rate_per_s": 1, "rpn": 3}]}}, "load.tenants[0].rpn"),
         ({"load": {"tenants": []}}, "load.tenants"),
         ({"slo": {"baseline_phase": "nope"}}, "slo.baseline_phase"),

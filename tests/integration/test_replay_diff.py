@@ -261,3 +261,18 @@ def test_max_cost_stops_and_resume_finishes(env: Env) -> None:
     assert listed["capped"]["status"] == "done" and listed["capped"]["results"] == 11
     assert cli(env, "replay", "--target", "cand", "--name", "capped", "--yes")[0] == 2
     assert cli(env, "replay", "--target", "no-such-model", "--yes")[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("cost", "text"),
+    [
+        ("ten", "--max-cost: bad amount 'ten': expected a plain decimal"),
+        ("0.0000000001", "--max-cost: bad amount '0.0000000001': finer than a nano-dollar"),
+        ("0", "--max-cost must be more than 0"),
+        ("-$1", "--max-cost must be more than 0"),
+    ],
+)
+def test_bad_max_cost_is_a_one_line_exit_2(cost: str, text: str) -> None:
+    result = CliRunner().invoke(_cli(), ["replay", "--target", "x", "--max-cost", cost])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert text in " ".join(result.output.split()) and "Traceback" not in result.output

@@ -1,21 +1,15 @@
-"""Exact cost in nano-dollars: known values, rounding, properties, formatting."""
+"""Exact cost in nano-dollars: known values, rounding, properties (formatting: test_money)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmgw.accounting.cost import (
-    NANOS_PER_USD,
-    cost_nanos,
-    format_usd,
-    nanos_to_usd,
-    usd_to_nanos,
-)
+from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.pricing import PriceBook
+from llmgw.settings.money import NANOS_PER_USD
 from llmgw.settings.schema import Price
 from llmgw.types import Usage
 
@@ -140,39 +134,3 @@ def test_monotone_in_tokens(price: Price, u: Usage, more_in: int, more_out: int)
         cached=u.cached_input_tokens,
     )
     assert cost_nanos(price, bigger) >= cost_nanos(price, u)
-
-
-# --- dollars and formatting ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("nanos", "text"),
-    [
-        (0, "$0.000000"),
-        (150_000, "$0.000150"),
-        (150_000_000, "$0.150000"),
-        (1, "$0.000000001"),
-        (1_500, "$0.0000015"),
-        (1_234_567_891, "$1.234567891"),
-        (12_500_000_000, "$12.500000"),
-        (-150_000, "-$0.000150"),
-        (9_223_372_036_854_775_807, "$9223372036.854775807"),
-    ],
-)
-def test_format_usd(nanos: int, text: str) -> None:
-    assert format_usd(nanos) == text
-
-
-@given(st.integers(-(10**15), 10**15))
-def test_format_usd_round_trips(nanos: int) -> None:
-    text = format_usd(nanos)
-    assert usd_to_nanos(text.replace("$", "")) == nanos
-    assert nanos_to_usd(nanos) == Decimal(text.replace("$", ""))
-
-
-def test_usd_to_nanos() -> None:
-    assert usd_to_nanos("0.15") == 150_000_000
-    assert usd_to_nanos(Decimal("25")) == 25 * NANOS_PER_USD
-    assert usd_to_nanos(3) == 3 * NANOS_PER_USD
-    assert usd_to_nanos("0.0000000005") == 1  # half-up
-    assert usd_to_nanos("0.0000000004") == 0

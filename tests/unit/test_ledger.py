@@ -162,13 +162,6 @@ def test_budget_status(conn: sqlite3.Connection) -> None:
     )
 
 
-def test_money_helpers() -> None:
-    assert ledger.usd_text(1_500_000_000) == "1.50"
-    assert ledger.usd_text(123) == "0.000000123"
-    assert ledger.format_usd(-5 * 10**8) == "-$0.50"
-    assert ledger.usd_to_nanos(ledger.nanos_to_usd(987654321)) == 987654321
-
-
 def test_tenant_tree_adds_parents_in_order() -> None:
     tree = ledger.tenant_tree(["acme/search/prod", "beta"], {"acme2": 1}, ["", "acme/a"])
     assert tree == ["acme", "acme/a", "acme/search", "acme/search/prod", "acme2", "beta"]

@@ -98,9 +98,12 @@ def test_set_rates_keep_set_and_remove(conn: sqlite3.Connection) -> None:
     [
         ({"period": "week", "limit_usd": 1}, "unknown budget period"),
         ({"period": "day", "limit_usd": -1}, "non-negative"),
-        ({"period": "day", "limit_usd": 0.1}, "exact decimals"),
-        ({"period": "day", "limit_usd": "ten"}, "bad amount"),
-        ({"period": "day", "limit_usd": "NaN"}, "non-negative"),
+        ({"period": "day", "limit_usd": 0.1 + 0.2}, "finer than a nano-dollar"),
+        ({"period": "day", "limit_usd": "ten"}, "bad amount 'ten'"),
+        ({"period": "day", "limit_usd": "NaN"}, "not a finite number"),
+        ({"period": "day", "limit_usd": True}, "got a boolean"),
+        ({"period": "day", "limit_usd": None}, "got nothing"),
+        ({"period": "day", "limit_usd": "2000000000"}, "out of range"),
         ({"period": "window", "limit_usd": 1}, "window_s"),
         ({"period": "day", "limit_usd": 1, "window_s": 60}, "only a window"),
     ],
@@ -111,6 +114,20 @@ def test_bad_budgets_are_rejected(
     with pytest.raises(ValueError, match=match):
         overrides.set_budget(conn, "acme", **kwargs)  # type: ignore[arg-type]
     assert overrides.load_overrides(conn) == {}
+
+
+@pytest.mark.parametrize(
+    ("amount", "stored"),
+    [(0.1, "0.1"), ("$12.50", "12.50"), (Decimal("1E+2"), "100"), (7, "7")],
+)
+def test_amounts_go_through_the_money_parser(
+    conn: sqlite3.Connection, amount: object, stored: str
+) -> None:
+    """Floats (a JSON body's) read as their shortest repr, ``$`` is allowed, digits are kept."""
+    limits = overrides.set_budget(conn, "acme", "day", amount)  # type: ignore[arg-type]
+    assert str(limits.budgets[0].limit_usd) == stored
+    assert f'"limit_usd":"{stored}"' in overrides.limits_to_json(limits)
+    assert overrides.get_override(conn, "acme") == limits
 
 
 def test_bad_tenant_and_rates(conn: sqlite3.Connection) -> None:

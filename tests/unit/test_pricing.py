@@ -285,12 +285,26 @@ effective = "2025-01-02"
     assert p == Price("m", Decimal("0.15"), Decimal("2"), None, None, "2025-01-02")
 
 
+def test_price_amounts_go_through_the_money_parser() -> None:
+    """Floats read as their shortest repr (0.15 is exactly 0.15), ``$`` is allowed."""
+    p = price_from_mapping({"model": "m", "input_per_mtok": 0.15, "output_per_mtok": "$0.60"})
+    assert (p.input_per_mtok, p.output_per_mtok) == (Decimal("0.15"), Decimal("0.60"))
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"model": "m", "input_per_mtok": 0.15, "output_per_mtok": "1"}, "strings"),
-        ({"model": "m", "input_per_mtok": "x", "output_per_mtok": "1"}, "not a number"),
-        ({"model": "m", "input_per_mtok": "-1", "output_per_mtok": "1"}, ">= 0"),
+        ({"model": "m", "input_per_mtok": True, "output_per_mtok": "1"}, "got a boolean"),
+        ({"model": "m", "input_per_mtok": "x", "output_per_mtok": "1"}, "bad amount 'x'"),
+        ({"model": "m", "input_per_mtok": "-1", "output_per_mtok": "1"}, "non-negative"),
+        (
+            {"model": "m", "input_per_mtok": "1", "output_per_mtok": "1e-10"},
+            "price.output_per_mtok: bad amount '1e-10'",
+        ),
+        (
+            {"model": "m", "input_per_mtok": "0.0000000001", "output_per_mtok": "1"},
+            "finer than a nano-dollar",
+        ),
         ({"model": "m", "input_per_mtok": "1"}, "missing"),
         ({"model": "", "input_per_mtok": "1", "output_per_mtok": "1"}, "model"),
         ({"model": "m", "input_per_mtok": "1", "output_per_mtok": "1", "colour": 1}, "unknown"),

@@ -114,7 +114,10 @@ def test_defaults(tmp_path: Path) -> None:
         ("[limits]\nbackend = 'memcached'", "limits.backend: unknown backend 'memcached'"),
         ("[limits]\nfail_mode = 'maybe'", "limits.fail_mode: unknown fail mode"),
         ("[limits]\nreserve_margin = '0.9'", "limits.reserve_margin: 0.9 must be at least 1"),
-        ("[limits]\nreserve_margin = 'x'", "limits.reserve_margin: 'x' is not a decimal"),
+        (
+            "[limits]\nreserve_margin = 'x'",
+            "limits.reserve_margin: bad number 'x': expected a plain decimal",
+        ),
         ("[limits]\ndefault_max_tokens = 0", "limits.default_max_tokens: 0 is out of range"),
         ("[limits]\nqueue_timeout_s = 0", "limits.queue_timeout_s: must be greater than 0"),
         ("[limits]\nredis_url = 'http://x'", "limits.redis_url: 'http://x' is not a Redis URL"),
@@ -139,7 +142,7 @@ def test_defaults(tmp_path: Path) -> None:
         ),
         (
             '[[tenants."a".limits.budgets]]\nperiod = "day"\nlimit_usd = "-1"',
-            "tenants.a.limits.budgets[0].limit_usd: '-1' is negative",
+            "tenants.a.limits.budgets[0].limit_usd: bad amount '-1': must be non-negative",
         ),
         (
             '[[tenants."a".limits.budgets]]\nperiod = "window"\nlimit_usd = 1',
@@ -230,3 +233,58 @@ def test_starter_limits_examples_parse(tmp_path: Path) -> None:
     assert (dep.max_concurrency, dep.rpm, dep.tpm) == (64, 500, 200_000)
     example = Path(__file__).resolve().parents[2] / "examples" / "llmgw.toml"
     assert example.read_text(encoding="utf-8") == starter_toml()
+
+
+def test_config_amounts_go_through_the_money_parser(tmp_path: Path) -> None:
+    """Budgets and prices accept TOML floats (shortest repr), integers and "$" strings."""
+    path = write(
+        tmp_path,
+        """
+        [[tenants."a".limits.budgets]]
+        period = "day"
+        limit_usd = 0.1
+        [[tenants."a".limits.budgets]]
+        period = "month"
+        limit_usd = "$12.50"
+        [[pricing]]
+        model = "mock-small"
+        input_per_mtok = 0.15
+        output_per_mtok = 2
+        cached_input_per_mtok = "$0.075"
+        """,
+    )
+    settings = load_settings(path)
+    limits = settings.tenants["a"].limits
+    assert limits is not None
+    assert [str(b.limit_usd) for b in limits.budgets] == ["0.1", "12.50"]
+    (price,) = settings.pricing
+    assert (price.input_per_mtok, price.output_per_mtok) == (Decimal("0.15"), Decimal(2))
+    assert price.cached_input_per_mtok == Decimal("0.075")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("true", "limit_usd: bad amount true: expected a number or a string such as"),
+        ("nan", "limit_usd: bad amount nan: not a finite number"),
+        ("0.0000000001", "limit_usd: bad amount 1e-10: finer than a nano-dollar"),
+        ('"0.0000000001"', "limit_usd: bad amount '0.0000000001': finer than a nano-dollar"),
+        ('"1e3"', "limit_usd: bad amount '1e3': expected a plain decimal"),
+        ("-0.5", "limit_usd: bad amount -0.5: must be non-negative"),
+        ("2e9", "limit_usd: bad amount 2000000000.0: out of range (at most $1,000,000,000)"),
+        ("[1]", "limit_usd: bad amount: expected a number or a string such as"),
+    ],
+)
+def test_bad_config_amounts_are_one_line_errors(tmp_path: Path, value: str, expected: str) -> None:
+    text = f'[[tenants."a".limits.budgets]]\nperiod = "day"\nlimit_usd = {value}\n'
+    message = error(tmp_path, text)
+    assert message.startswith("tenants.a.limits.budgets[0].") and expected in message
+    assert "\n" not in message
+
+
+def test_bad_config_price_names_the_key(tmp_path: Path) -> None:
+    text = '[[pricing]]\nmodel = "m"\ninput_per_mtok = "0.15"\noutput_per_mtok = false\n'
+    assert error(tmp_path, text) == (
+        "pricing[0].output_per_mtok: bad amount false: "
+        'expected a number or a string such as "$12.50", got a boolean'
+    )
