@@ -113,6 +113,7 @@ SERVER: dict[str, Any] = {
         "port": 8080,
         "max_body_bytes": 4 * 1024 * 1024,
         "drain_timeout_s": 10.0,
+        "write_timeout_s": 30.0,
         "admin_key_env": "LLMGW_ADMIN_KEY",
     }
 }
