@@ -341,3 +341,13 @@ class TestErrors:
         row = audit_row(gateway.state, request_id)
         assert row["outcome"] == "error" and row["error_class"] == "connection"
         assert row["output_tokens"] > 0  # what was produced is still counted
+
+
+def test_a_key_made_with_the_cli_works_on_its_very_first_call(gateway: GatewayEnv) -> None:
+    secret = create_key(gateway.state, "globex", "brand-new")  # the real `llmgw keys create`
+    c = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=secret, max_retries=0)
+    resp = c.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+    )
+    assert resp.choices[0].message.content
+
