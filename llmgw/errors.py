@@ -19,12 +19,16 @@ with ``status``. Nothing else reaches a client: an unexpected exception becomes 
                    | invalid_request | context_length_exceeded | content_filter
 
 ``UpstreamError.error_class`` is the canonical failure class that routing decides on (retry,
-fail over, return). Provider adapters classify every failure into one of them.
+fail over, return). Provider adapters classify every failure into one of them. An
+``UpstreamError`` message may quote what a provider said: its constructor bounds it and redacts
+every secret in it (``llmgw.scrub``), whoever builds it.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from llmgw.scrub import upstream_message
 
 ErrorClass = Literal[
     "rate_limited",
@@ -135,7 +139,11 @@ class InternalError(GatewayError):
 
 
 class UpstreamError(GatewayError):
-    """A provider call failed. ``error_class`` says how; routing decides on it."""
+    """A provider call failed. ``error_class`` says how; routing decides on it.
+
+    ``message`` is kept bounded (``llmgw.scrub.MESSAGE_LIMIT``) with API keys and bearer tokens
+    redacted, so upstream text can go back to the tenant and into the audit log.
+    """
 
     def __init__(
         self,
@@ -146,7 +154,7 @@ class UpstreamError(GatewayError):
         upstream_status: int | None = None,
         retry_after: float | None = None,
     ):
-        super().__init__(message, code=error_class)
+        super().__init__(upstream_message(message), code=error_class)
         self.error_class: ErrorClass = error_class
         self.status = UPSTREAM_STATUS[error_class]
         self.kind = _KIND_BY_CLASS.get(error_class, "api_error")
@@ -157,6 +165,14 @@ class UpstreamError(GatewayError):
     @property
     def retryable(self) -> bool:
         return self.error_class in RETRYABLE
+
+    @property
+    def summary(self) -> str:
+        """The failure without anything the provider said: ``provider status: class``."""
+        where = self.provider or "upstream"
+        if self.upstream_status is not None:
+            where = f"{where} {self.upstream_status}"
+        return f"{where}: {self.error_class}"
 
 
 _KIND_BY_CLASS: dict[str, str] = {

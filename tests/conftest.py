@@ -78,6 +78,7 @@ MOCK_FAULTS = (
     "too-long=context_length",
     "cut-model=cut,after_tokens=3",
     "silent=no_response,seconds=5",
+    "echo-auth=echo_auth",
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any, get_args
 
 import orjson
 
+from llmgw.errors import GatewayError, UpstreamError
 from llmgw.types import Outcome, Retention
 
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)  # ok, degraded, error, rejected, aborted
@@ -115,6 +116,21 @@ class AuditRecord:
         values["usage_estimated"] = bool(row.get("usage_estimated"))
         values["stream"] = bool(row.get("stream"))
         return cls(**values)
+
+
+def error_text(error: GatewayError | None, retention: str) -> str | None:
+    """A call's ``error_message`` under the tenant's ``retention``.
+
+    ``"metadata"`` keeps no upstream text: an upstream failure is recorded as its provider,
+    status and class only (``UpstreamError.summary``); the gateway's own messages stay. Other
+    retentions keep the message, whose secrets ``UpstreamError`` has already redacted; the
+    writer also runs a ``"redacted"`` row's message through the audit redactor.
+    """
+    if error is None:
+        return None
+    if retention == "metadata" and isinstance(error, UpstreamError):
+        return error.summary
+    return error.message
 
 
 COLUMNS: tuple[str, ...] = (

@@ -8,9 +8,9 @@ inserts them in one transaction.
 Each row is hash-chained to the one before it (``llmgw.audit.chain``): the canonical encoding
 is built before the transaction, and the link is made inside it, right after reading the last
 stored hash under ``BEGIN IMMEDIATE``, so the chain stays linear across restarts and when
-several processes write the same file. Bodies of ``retention = "redacted"`` rows are redacted
-(``llmgw.audit.redact``) and those of ``"metadata"`` rows dropped, here, before anything is
-hashed or stored. All of this runs in the writer thread, never on the event loop.
+several processes write the same file. Bodies and error messages of ``retention = "redacted"``
+rows are redacted (``llmgw.audit.redact``) and the bodies of ``"metadata"`` rows dropped, here,
+before anything is hashed or stored. All of this runs in the writer thread, never on the event loop.
 
 Nothing is dropped on purpose: a full queue makes ``submit`` return False and the caller uses
 ``submit_async``, which waits for room. A batch that fails for a passing reason (disk full, the
@@ -286,16 +286,25 @@ def _rows(batch: list[AuditRecord], redactor: Redactor) -> tuple[list[Pending], 
 
 
 def _retained(row: tuple[Any, ...], rec: AuditRecord, redactor: Redactor) -> tuple[Any, ...]:
-    """``row`` with the bodies its retention allows: redacted, or none for "metadata"."""
+    """``row`` with the bodies its retention allows: redacted, or none for "metadata".
+
+    A "redacted" row's error message is redacted as its bodies are (it may quote the request
+    back); a "metadata" row's message already holds no upstream text (``error_text``).
+    """
+    values = list(row)
     if rec.retention == "redacted":
-        request, response = redactor.body(rec.request_body), redactor.body(rec.response_body)
+        values[_BODY_AT] = redactor.body(rec.request_body)
+        values[_BODY_AT + 1] = redactor.body(rec.response_body)
+        if rec.error_message:
+            values[_ERROR_AT] = redactor.text(rec.error_message)
     else:
-        request = response = None
-    return (*row[:_BODY_AT], request, response, *row[_BODY_AT + 2 :])
+        values[_BODY_AT] = values[_BODY_AT + 1] = None
+    return tuple(values)
 
 
 _BODY_AT = STORED_COLUMNS.index("request_body")
 assert STORED_COLUMNS[_BODY_AT + 1] == "response_body"
+_ERROR_AT = STORED_COLUMNS.index("error_message")
 _PLACEHOLDERS = "(" + ", ".join("?" * len(STORED_COLUMNS)) + ")"
 _SINGLE_SQL = f"{CHAINED_INSERT_HEAD} VALUES {_PLACEHOLDERS}"
 # Rows per multi-row INSERT: 27 columns x 256 rows stays far below SQLite's 32,766 variables.

@@ -84,7 +84,7 @@ class GatewayApp:
         """``GET /v1/models``: the models this key may use, in the caller's format."""
         api = inbound_api(scope)
         try:
-            key = self.gw.keys.authenticate(scope)
+            key = await self.gw.keys.authenticate(scope)
         except AuthenticationFailed as err:
             await send_error(send, api, err)
             return

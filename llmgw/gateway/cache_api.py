@@ -25,7 +25,7 @@ async def handle_flag(gw: Gateway, scope: Scope, receive: Receive, send: Send) -
     """Serve ``POST /v1/cache/flag``; errors in the caller's format."""
     try:
         body = await read_body(scope, receive, MAX_FLAG_BODY)
-        key = gw.keys.authenticate(scope)
+        key = await gw.keys.authenticate(scope)
         request_id = flagged_id(body)
         if gw.cache is None:
             raise NotFound("the response cache is off on this gateway", code="cache_disabled")

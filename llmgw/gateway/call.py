@@ -19,7 +19,7 @@ import orjson
 
 from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.tokens import count_completion, count_prompt
-from llmgw.audit.record import AuditRecord, new_request_id
+from llmgw.audit.record import AuditRecord, error_text, new_request_id
 from llmgw.cache.entry import CachedAnswer, storable
 from llmgw.cache.service import CacheCall
 from llmgw.errors import GatewayError, UpstreamError
@@ -234,7 +234,7 @@ def record(
         status=status,
         outcome=outcome,
         error_class=getattr(error, "error_class", None) or (error.code if error else None),
-        error_message=error.message if error else None,
+        error_message=error_text(error, call.retention),
         ttft_ms=call.ttft_ms,
         latency_ms=call.elapsed_ms(),
         input_tokens=usage.input_tokens,

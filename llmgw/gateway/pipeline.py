@@ -42,7 +42,7 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
     call = Call(api=api)
     try:
         call.request_body = await read_body(scope, receive, gw.settings.server.max_body_bytes)
-        call.key = gw.keys.authenticate(scope)
+        call.key = await gw.keys.authenticate(scope)
         policy = gw.policy(call.key.tenant)
         if not policy.known:
             raise PermissionDenied(

@@ -24,7 +24,11 @@ malformed       after_tokens    a chunk of invalid JSON after ``after_tokens`` t
 no_done         -               stream without its terminal event
 context_length  -               400 with the provider's context-length error body
 content_filter  -               200 answer finished by the provider's content filter
+echo_auth       status          that status (401) quoting the request's credential headers
 ==============  ==============  ==========================================================
+
+``echo_auth`` acts like a provider that repeats the key it was sent in its error text
+(``Incorrect API key provided: authorization: Bearer sk-…``): the gateway must not relay it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "no_done",
     "context_length",
     "content_filter",
+    "echo_auth",
 )
 STREAM_KINDS: frozenset[str] = frozenset({"stall", "cut", "malformed", "no_done"})
 DEFAULT_NO_RESPONSE_S = 300.0
@@ -54,6 +59,7 @@ DEFAULT_RETRY_AFTER_S = 1.0
 # What ``KIND:ARG`` sets.
 _ARG_FIELD: dict[str, str] = {
     "status": "status",
+    "echo_auth": "status",
     "rate_limit": "retry_after",
     "no_response": "seconds",
     "stall": "seconds",
@@ -104,6 +110,8 @@ class Fault:
             return 429
         if self.kind == "context_length":
             return 400
+        if self.kind == "echo_auth":
+            return self.status or 401
         return self.status or 500
 
     @property

@@ -125,7 +125,7 @@ class _Handlers:
         self, request: web.Request, fmt: WireFormat, fault: Fault, answer: MockAnswer
     ) -> web.StreamResponse | None:
         """Answer a request-level fault; None for faults that shape the answer instead."""
-        err = fault_error(fault, fmt, answer.usage.input_tokens)
+        err = fault_error(fault, fmt, answer.usage.input_tokens, request.headers)
         if err is not None:
             resp = self._error(fmt, err)
             if fault.kind == "rate_limit":

@@ -9,11 +9,13 @@ would a real provider's answer:
   a ``RetryInfo`` detail), the server adds ``Retry-After``;
 * ``context_length``: 400 with the provider's real wording (OpenAI code
   ``context_length_exceeded``; Anthropic ``prompt is too long: N tokens > M maximum``; Gemini
-  ``The input token count (N) exceeds the maximum number of tokens allowed (M).``).
+  ``The input token count (N) exceeds the maximum number of tokens allowed (M).``);
+* ``echo_auth``: its status (401) with a message quoting the request's credential headers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -63,12 +65,12 @@ class MockError(GatewayError):
         self.retry_after = retry_after
 
 
-def status_error(status: int) -> MockError:
-    """An error answer with ``status``."""
+def status_error(status: int, message: str | None = None) -> MockError:
+    """An error answer with ``status`` (and ``message``, else a standard one)."""
     kind = _KIND_BY_STATUS.get(status, "server_error" if status >= 500 else "invalid_request_error")
     return MockError(
         status,
-        f"mock fault: upstream answered {status}",
+        message or f"mock fault: upstream answered {status}",
         kind=kind,
         code=_CODE_BY_STATUS.get(status),
     )
@@ -106,10 +108,26 @@ def context_length_error(fmt: str, input_tokens: int) -> MockError:
     )
 
 
-def fault_error(fault: Fault, fmt: str, input_tokens: int) -> MockError | None:
-    """The error a request-level fault answers with (None for faults that answer otherwise)."""
+# Headers that carry a key in each provider's API (and Azure's).
+CREDENTIAL_HEADERS: tuple[str, ...] = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
+
+
+def echo_auth_error(status: int, headers: Mapping[str, str]) -> MockError:
+    """An error quoting the credentials the request carried, as careless providers do."""
+    by_name = {name.lower(): value for name, value in headers.items()}
+    sent = [f"{name}: {by_name[name]}" for name in CREDENTIAL_HEADERS if name in by_name]
+    return status_error(status, f"Incorrect API key provided: {'; '.join(sent) or 'none'}")
+
+
+def fault_error(
+    fault: Fault, fmt: str, input_tokens: int, headers: Mapping[str, str] | None = None
+) -> MockError | None:
+    """The error a request-level fault answers with (None for faults that answer otherwise);
+    ``headers`` are the request's (``echo_auth`` quotes them)."""
     if fault.kind == "status" and fault.http_status >= 400:
         return status_error(fault.http_status)
+    if fault.kind == "echo_auth":
+        return echo_auth_error(fault.http_status, headers or {})
     if fault.kind == "rate_limit":
         return rate_limit_error(fault.retry_after_s)
     if fault.kind == "context_length":

@@ -1,7 +1,9 @@
 """Adapters for HTTP providers: OpenAI (and every OpenAI-compatible server), Anthropic, Gemini.
 
 The three differ only in the URL, the auth headers and the wire codec, so one class serves all
-of them; ``PROVIDER_WIRES`` says what each kind needs.
+of them; ``PROVIDER_WIRES`` says what each kind needs. Each adapter registers its key (and
+credential-like configured headers) with ``llmgw.scrub``, so a provider that quotes them back
+in an error never gets them to a tenant or the audit log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import orjson
 
 from llmgw.errors import UpstreamError
 from llmgw.providers.transport import Timeouts, Transport
+from llmgw.scrub import remember_secret
 from llmgw.settings.schema import ProviderConfig
 from llmgw.types import ChatRequest, ChatResponse, Chunk
 from llmgw.wire import anthropic, gemini, openai
@@ -64,6 +67,20 @@ PROVIDER_WIRES: dict[str, ProviderWire] = {
 }
 
 
+_CREDENTIAL_HEADER_HINTS = ("auth", "key", "token", "secret")
+
+
+def remember_credentials(key: str, headers: Mapping[str, str]) -> None:
+    """Have upstream error text redact ``key`` and the values of credential-like headers."""
+    if key:
+        remember_secret(key)
+    for name, value in headers.items():
+        if any(hint in name.lower() for hint in _CREDENTIAL_HEADER_HINTS):
+            scheme, _, credential = value.strip().partition(" ")
+            # "Bearer X", "Basic X": X is the secret (the scheme stays readable)
+            remember_secret(credential if credential and scheme.isalpha() else value)
+
+
 def decode_events(
     events: list[SseEvent], decoder: StreamDecoder
 ) -> tuple[list[Chunk], UpstreamError | None]:
@@ -99,6 +116,7 @@ class HttpProvider:
             **self._wire.auth(key),
             **cfg.headers,
         }
+        remember_credentials(key, self._headers)
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         if req.stream:

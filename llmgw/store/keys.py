@@ -3,7 +3,8 @@
 A secret is ``sk-llmgw-`` followed by 43 url-safe characters (32 random bytes). It is shown
 once at creation; the table keeps its sha256 (for lookup) and its first 14 characters (so a
 person can tell keys apart). The gateway loads ``active_by_hash()`` into memory and
-authenticates a request with one sha256 and one dict lookup.
+authenticates a request with one sha256 and one dict lookup; a hash it does not know yet is
+looked up with ``find_active``.
 """
 
 from __future__ import annotations
@@ -149,6 +150,13 @@ class KeyStore:
         if record is None:
             raise KeyError(f"no key with id {key_id!r}")
         return record
+
+    def find_active(self, key_hash: str) -> KeyRecord | None:
+        """The active key stored under ``key_hash`` (one lookup in the unique index on hash)."""
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE hash = ? AND revoked_at IS NULL", (key_hash,)
+        ).fetchone()
+        return None if row is None else _record(row)
 
     def active_by_hash(self) -> dict[str, KeyRecord]:
         """Every active key by the sha256 of its secret: the gateway's authentication table."""

@@ -76,6 +76,15 @@ deployments = [{{ provider = "up-openai", model = "cut-model" }}]
 [models.silent]
 deployments = [{{ provider = "up-impatient", model = "silent" }}]
 
+[models.echo-auth]
+deployments = [{{ provider = "up-openai", model = "echo-auth" }}]
+
+[models.echo-auth-anthropic]
+deployments = [{{ provider = "up-anthropic", model = "echo-auth" }}]
+
+[models.echo-auth-gemini]
+deployments = [{{ provider = "up-gemini", model = "echo-auth" }}]
+
 [tenants.acme]
 models = ["*"]
 retention = "full"
@@ -86,6 +95,14 @@ retention = "metadata"
 
 [tenants.globex]
 models = ["*"]
+
+[tenants.vault-redacted]
+models = ["echo-auth", "echo-auth-anthropic", "echo-auth-gemini"]
+retention = "redacted"
+
+[tenants.vault-metadata]
+models = ["echo-auth", "echo-auth-anthropic", "echo-auth-gemini"]
+retention = "metadata"
 """
 
 UPSTREAM_KEY = "upstream-secret-not-the-client-key"

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import llmgw_cmd
 from tests.integration.audit_rows import audit_row
-from tests.integration.conftest import GatewayEnv, create_key, list_keys
+from tests.integration.conftest import UPSTREAM_KEY, GatewayEnv, create_key, list_keys
 
 WEATHER_TOOL = {
     "type": "function",
@@ -341,3 +341,48 @@ class TestErrors:
         row = audit_row(gateway.state, request_id)
         assert row["outcome"] == "error" and row["error_class"] == "connection"
         assert row["output_tokens"] > 0  # what was produced is still counted
+
+
+def test_a_key_made_with_the_cli_works_on_its_very_first_call(gateway: GatewayEnv) -> None:
+    secret = create_key(gateway.state, "globex", "brand-new")  # the real `llmgw keys create`
+    c = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=secret, max_retries=0)
+    resp = c.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+    )
+    assert resp.choices[0].message.content
+
+
+ECHO_PROVIDERS = {
+    "echo-auth": "up-openai",
+    "echo-auth-anthropic": "up-anthropic",
+    "echo-auth-gemini": "up-gemini",
+}
+
+
+@pytest.fixture(scope="module")
+def vault_keys(gateway: GatewayEnv) -> dict[str, str]:
+    """Keys of the redacted and metadata tenants, made while the gateway runs."""
+    return {t: create_key(gateway.state, t, "echo") for t in ("vault-redacted", "vault-metadata")}
+
+
+@pytest.mark.parametrize("tenant", ["acme", "vault-redacted", "vault-metadata"])
+@pytest.mark.parametrize("model", list(ECHO_PROVIDERS))
+def test_an_upstream_quoting_its_key_leaks_it_to_neither_tenant_nor_audit(
+    gateway: GatewayEnv, vault_keys: dict[str, str], tenant: str, model: str
+) -> None:
+    key = gateway.keys.get(tenant) or vault_keys[tenant]
+    c = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as info:
+        c.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 502
+    body = info.value.response.text
+    assert "Incorrect API key provided" in body and "[REDACTED:key]" in body
+    assert UPSTREAM_KEY not in body and UPSTREAM_KEY[:16] not in body
+    row = audit_row(gateway.state, info.value.response.headers["x-request-id"])
+    assert (row["tenant"], row["error_class"]) == (tenant, "auth")
+    assert all(UPSTREAM_KEY[:16] not in str(value) for value in row.values())
+    if tenant == "vault-metadata":
+        assert row["error_message"] == f"{ECHO_PROVIDERS[model]} 401: auth"
+    else:
+        assert "Incorrect API key provided" in row["error_message"]
+        assert "[REDACTED:key]" in row["error_message"]

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 
 from llmgw.errors import ErrorClass, GatewayError, UpstreamError, classify_status
+from llmgw.scrub import SCAN_LIMIT
 from llmgw.wire.headers import retry_after_seconds
 
 PROVIDER = "anthropic"
-_MAX_MESSAGE = 500
 
 _TYPE_BY_STATUS: dict[int, str] = {
     400: "invalid_request_error",
@@ -98,8 +98,8 @@ def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upstre
         payload = None
     message, kind = error_fields(payload)
     if not message and payload is None:
-        message = body.decode("utf-8", "replace").strip()
-    message = message[:_MAX_MESSAGE] or "no error message"
+        message = body[:SCAN_LIMIT].decode("utf-8", "replace").strip()
+    message = message[:SCAN_LIMIT] or "no error message"
     return UpstreamError(
         classify_error(status, kind, message),
         f"{PROVIDER} {status}: {message}",

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from llmgw.errors import ErrorClass, GatewayError, UpstreamError, classify_status
+from llmgw.scrub import SCAN_LIMIT
 
 PROVIDER = "gemini"
 
@@ -68,7 +69,7 @@ def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upstre
     if isinstance(data, list) and data:
         data = data[0]
     if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
-        text = body.decode("utf-8", "replace").strip()[:500] or "no error body"
+        text = body[:SCAN_LIMIT].decode("utf-8", "replace").strip() or "no error body"
         data = {"error": {"message": text}}
     return error_from_json(data, status, headers)
 
@@ -76,7 +77,7 @@ def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upstre
 def error_from_json(data: dict[str, Any], status: int, headers: Mapping[str, str]) -> UpstreamError:
     """An ``UpstreamError`` for a parsed ``{"error": {...}}`` body."""
     error = data["error"]
-    message = str(error.get("message") or "")
+    message = str(error.get("message") or "")[:SCAN_LIMIT]
     rpc = error.get("status") if isinstance(error.get("status"), str) else ""
     details = error.get("details") if isinstance(error.get("details"), list) else []
     error_class = _classify(status, rpc, message, details)

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 
 from llmgw.errors import ErrorClass, GatewayError, UpstreamError, classify_status
+from llmgw.scrub import SCAN_LIMIT
 from llmgw.wire.headers import retry_after_seconds
 
 PROVIDER = "openai"
-_MAX_MESSAGE = 500
 
 
 def encode_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
@@ -92,8 +92,8 @@ def decode_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upstre
         payload = None
     message, code, kind = error_fields(payload)
     if not message:
-        message = body.decode("utf-8", "replace").strip() if payload is None else ""
-    message = message[:_MAX_MESSAGE] or "no error message"
+        message = body[:SCAN_LIMIT].decode("utf-8", "replace").strip() if payload is None else ""
+    message = message[:SCAN_LIMIT] or "no error message"
     return UpstreamError(
         classify_error(status, code, kind, message),
         f"{PROVIDER} {status}: {message}",
