@@ -20,6 +20,7 @@ Every blocking read runs on a worker thread under one lock; a failure is a ``Sta
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 import threading
@@ -57,7 +58,9 @@ from llmgw.ops.figures import (
 )
 from llmgw.ops.live_tail import call_summary
 from llmgw.ops.views import BudgetSpend, CacheCounts, DeploymentState, Row
+from llmgw.routing.breaker import Transition
 from llmgw.routing.breaker_store import load_snapshots, recent_transitions, saved_retry_after
+from llmgw.settings.schema import TenantLimits
 from llmgw.settings.tenancy import tenant_chain
 from llmgw.store.db import StateFileError, open_state
 from llmgw.store.keys import KeyRecord, KeyStore
@@ -123,7 +126,7 @@ class StateData:
                 break
         self._deps = self._read_deployments(conn, now)
         keys = active_key_counts(conn)
-        found = _optional(lambda: overrides.load_overrides(conn), {})
+        found: dict[str, TenantLimits] = _optional(lambda: overrides.load_overrides(conn), {})
         specs = self._budget_specs(conn, found)
         self._budgets = {
             node: [BudgetSpend(s, current_spend(conn, node, s, now)) for s in node_specs]
@@ -196,11 +199,13 @@ class StateData:
         return d
 
     def _budget_specs(
-        self, conn: sqlite3.Connection, found: dict[str, Any]
+        self, conn: sqlite3.Connection, found: dict[str, TenantLimits]
     ) -> dict[str, list[BudgetSpec]]:
         """Each node's budgets: its override's, else those it alerted on this month."""
         specs: dict[str, dict[str, BudgetSpec]] = {}
-        alerted = _optional(lambda: alerted_budgets(conn, self._month[0]), [])
+        alerted: list[tuple[str, str, int, bool]] = _optional(
+            lambda: alerted_budgets(conn, self._month[0]), []
+        )
         for node, key, limit, hard in alerted:
             spec = budget_from_key(key, limit, hard)
             if spec is not None and node not in found:
@@ -210,11 +215,13 @@ class StateData:
         return {node: list(by_key.values()) for node, by_key in sorted(specs.items())}
 
     def _read_deployments(self, conn: sqlite3.Connection, now: float) -> list[DeploymentState]:
-        saved = _optional(lambda: load_snapshots(conn), {})
+        saved: dict[str, dict[str, Any]] = _optional(lambda: load_snapshots(conn), {})
         out = []
         for dep in sorted(set(saved) | set(self._deployments)):
             snap = saved.get(dep, {})
-            recent = _optional(lambda dep=dep: recent_transitions(conn, dep, TRANSITIONS), [])
+            recent: list[Transition] = _optional(
+                functools.partial(recent_transitions, conn, dep, TRANSITIONS), []
+            )
             out.append(
                 DeploymentState(
                     deployment=dep,
