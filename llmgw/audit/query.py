@@ -261,3 +261,22 @@ def recent_models(conn: sqlite3.Connection, tenant: str, scan: int) -> list[str]
         values,
     )
     return [str(r[0]) for r in rows]
+
+
+def activity_by_second(
+    conn: sqlite3.Connection, since: float, until: float, *, upto_seq: int | None = None
+) -> dict[tuple[str, int], tuple[int, int, int, int]]:
+    """Calls of each exact tenant path per second (since the epoch) that arrived in
+    ``[since, until]``, written up to ``upto_seq``: ``(requests, tokens in + out, rejected,
+    errors)``. Rows without a tenant are left out."""
+    extra, params = "", [since, until]
+    if upto_seq is not None:
+        extra, params = " AND seq <= ?", [*params, upto_seq]
+    rows = conn.execute(
+        "SELECT tenant, CAST(ts AS INTEGER) AS second, count(*),"
+        " sum(input_tokens + output_tokens), sum(outcome = 'rejected'), sum(outcome = 'error')"
+        f" FROM audit_log WHERE ts >= ? AND ts <= ? AND tenant != ''{extra}"
+        " GROUP BY tenant, second",
+        params,
+    ).fetchall()
+    return {(str(r[0]), int(r[1])): (int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}

@@ -25,7 +25,7 @@ from llmgw.cli.common import (
     fail,
     open_state,
     print_table,
-    state_path,
+    resolve_state,
 )
 from llmgw.cli.options import AsJson, AuditFilters, audit_filters
 from llmgw.replay import runs as run_store
@@ -88,7 +88,7 @@ def replay(
             cap = cap if cap is not None else existing["max_cost_nanos"]
         elif existing is not None:
             raise fail(f"run {run!r} exists: pick another --name or use --resume", code=2)
-        gw = build_gateway(settings, state_path(state))
+        gw = build_gateway(settings, resolve_state(state, code=2))
         target_model = gw.model(target)
         if target_model is None:
             raise fail(f"unknown target model {target!r}", code=2)

@@ -4,11 +4,12 @@ It answers ``llmgw.ops.views.OpsData`` as the gateway's live state would, from w
 holds. The file is opened read-only (``llmgw.store.db.open_state``) and every query belongs to
 the wing that owns the table (ledger, audit query, keys, breakers, alerts, cache counters).
 
-* Tenant figures use the live counters (``llmgw.ops.figures``), fed from the ledger: spend today
-  and this month and per minute of the last hour come from grouped queries when the file is
-  first read (and at each new UTC day); the newest ``RECENT_ROWS`` calls fill the per-second
-  windows and the latency rings; after that ``refresh()`` feeds every row written since the
-  last one seen (by ``seq``). A node covers its subtree.
+* Figures use the live counters (``llmgw.ops.figures``), fed from the ledger. When the file is
+  first read (and at each new UTC day) grouped queries give each tenant's spend today, this
+  month and per minute of the last hour, and its calls per second of the last minute; the
+  newest ``RECENT_ROWS`` calls give the deployments' attempts and latencies. After that
+  ``refresh()`` feeds every row written since the last one seen (by ``seq``), as the live
+  state counts a finished call. A node covers its subtree.
 * Budgets are those the file knows of: a node's run-time override, or else the budgets it has
   alerted on this month; what they spent comes from the ledger for the current period.
 * Deployments are those with a saved breaker or recent calls; calls in flight are unknown (0).
@@ -47,7 +48,9 @@ from llmgw.ops.alerting import alerted_budgets
 from llmgw.ops.figures import (
     BURN_MINUTES,
     FAILED,
+    LATENCY_RING,
     TENANT_ERRORS,
+    WINDOW_S,
     DeploymentLive,
     TenantFigures,
     TenantLive,
@@ -65,7 +68,7 @@ from llmgw.settings.tenancy import tenant_chain
 from llmgw.store.db import StateFileError, open_state
 from llmgw.store.keys import KeyRecord, KeyStore
 
-RECENT_ROWS = 5000  # newest calls read at first for the per-second windows and latency rings
+RECENT_ROWS = LATENCY_RING  # newest calls read at first for the deployments' figures
 NEW_ROWS_BATCH = 50_000  # rows fed per query when catching up
 TENANT_SCAN_ROWS = 10_000  # newest calls of a tenant looked at for its models and errors
 TRANSITIONS = 5  # breaker transitions shown per deployment
@@ -119,7 +122,7 @@ class StateData:
         while True:
             rows = audit_query.calls_after(conn, self._last_seq, NEW_ROWS_BATCH)
             for row in rows:
-                self._feed(AuditRecord.from_row(row), spend=True)
+                self._feed(AuditRecord.from_row(row))
             if rows:
                 self._last_seq = int(rows[-1]["seq"])
             if len(rows) < NEW_ROWS_BATCH:
@@ -153,16 +156,21 @@ class StateData:
         for (tenant, minute), nanos in spend_by_minute(conn, since, now, upto_seq=top).items():
             for t in self._chain(tenant):
                 t.minutes.add(minute * 60.0, (nanos,))
+        activity = audit_query.activity_by_second(conn, now - WINDOW_S, now, upto_seq=top)
+        for (tenant, second), counts in activity.items():
+            for t in self._chain(tenant):
+                t.seconds.add(float(second), counts)
         recent = audit_query.newest_calls(conn, RECENT_ROWS, upto_seq=top)
-        for row in reversed(recent):
-            self._feed(AuditRecord.from_row(row), spend=False)  # their spend is counted above
+        for row in reversed(recent):  # counted for the tenants above: deployments only
+            self._feed(AuditRecord.from_row(row), tenants=False)
         self._last_seq = top
 
-    def _feed(self, rec: AuditRecord, *, spend: bool) -> None:
-        """Count one call at its arrival time, as the live state counts a finished call."""
+    def _feed(self, rec: AuditRecord, *, tenants: bool = True) -> None:
+        """Count one call at its arrival time, as the live state counts a finished call (for
+        its deployments only, unless ``tenants``)."""
         at = rec.ts
-        cost = spend_of(rec) if spend else 0
-        if rec.tenant:
+        cost = spend_of(rec)
+        if tenants and rec.tenant:
             counts = (
                 1,
                 rec.input_tokens + rec.output_tokens,
