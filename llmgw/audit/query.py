@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from llmgw.audit.record import OUTCOMES
+from llmgw.audit.record import COLUMNS, OUTCOMES
 from llmgw.store.keys import tenant_bounds
 
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
@@ -162,3 +162,121 @@ def get(conn: sqlite3.Connection, id: str) -> dict[str, Any] | None:
     for row in table.rows_where("id = ?", [id], limit=1):
         return decode_row(row)
     return None
+
+
+# -- body-free call rows, for the operator views over a state file -----------------------------
+
+SUMMARY_COLUMNS: tuple[str, ...] = tuple(
+    c for c in COLUMNS if c not in ("request_body", "response_body")
+)
+_SUMMARY_SELECT = "seq, " + ", ".join(SUMMARY_COLUMNS)
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    """The ``seq`` of the newest row (0 for an empty log)."""
+    return int(conn.execute("SELECT max(seq) FROM audit_log").fetchone()[0] or 0)
+
+
+def calls_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows written after ``seq``, oldest first, without the bodies."""
+    rows = conn.execute(
+        f"SELECT {_SUMMARY_SELECT} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+        (seq, limit),
+    )
+    return [dict(r) for r in rows]
+
+
+def newest_calls(
+    conn: sqlite3.Connection,
+    limit: int,
+    *,
+    tenant: str | None = None,
+    model: str | None = None,
+    status: int | str | None = None,
+    outcomes: tuple[str, ...] = (),
+    upto_seq: int | None = None,
+    scan: int | None = None,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` rows that match, newest first, without the bodies.
+
+    Filters are those of ``query`` (``tenant`` covers the subtree); ``outcomes`` keeps rows
+    with one of those outcomes; ``upto_seq`` ignores rows written after it. ``scan`` bounds
+    the work: only the newest ``scan`` rows (of the tenant's subtree, or of the log, after
+    the other filters) are looked at for ``outcomes``. Without a tenant the order is the
+    order of writing; for a tenant it is arrival time, read from the ``(tenant, ts)`` index.
+    """
+    where, params = build_where(model=model, status=status)
+    if upto_seq is not None:
+        where += " AND seq <= ?"
+        params.append(upto_seq)
+    # -1: no LIMIT in SQLite
+    inner_limit = (scan if scan is not None else -1) if outcomes else limit
+    order = "ts DESC, seq DESC" if tenant else "seq DESC"
+    parts: list[str] = []
+    values: list[Any] = []
+    for cond, cond_params in _scans(tenant):
+        hint = " INDEXED BY audit_log_tenant_ts" if cond_params else ""
+        parts.append(
+            f"SELECT * FROM (SELECT {_SUMMARY_SELECT} FROM audit_log{hint}"
+            f" WHERE {cond} AND {where} ORDER BY {order} LIMIT ?)"
+        )
+        values += [*cond_params, *params, inner_limit]
+    outer = ""
+    if outcomes:
+        outer = f" WHERE outcome IN ({', '.join('?' * len(outcomes))})"
+        values += list(outcomes)
+    rows = conn.execute(
+        f"SELECT * FROM ({' UNION ALL '.join(parts)}){outer} ORDER BY {order} LIMIT ?",
+        [*values, limit],
+    )
+    return [dict(r) for r in rows]
+
+
+def _scans(tenant: str | None) -> list[tuple[str, list[Any]]]:
+    """Conditions, each one range of the ``(tenant, ts)`` index, that cover ``tenant``'s
+    subtree (the whole log without a tenant). A plain OR of the two defeats the index."""
+    if not tenant:
+        return [("1", [])]
+    tenant = tenant.strip().rstrip("/")
+    lo, hi = tenant_bounds(tenant)
+    return [("tenant = ?", [tenant]), ("tenant >= ? AND tenant < ?", [lo, hi])]
+
+
+def recent_models(conn: sqlite3.Connection, tenant: str, scan: int) -> list[str]:
+    """Models asked for in the newest ``scan`` calls of ``tenant``'s subtree (read from the
+    ``(tenant, ts)`` index), most asked for first."""
+    parts: list[str] = []
+    values: list[Any] = []
+    for cond, cond_params in _scans(tenant):
+        hint = " INDEXED BY audit_log_tenant_ts" if cond_params else ""
+        parts.append(
+            f"SELECT * FROM (SELECT requested_model FROM audit_log{hint}"
+            f" WHERE {cond} ORDER BY ts DESC LIMIT ?)"
+        )
+        values += [*cond_params, scan]
+    rows = conn.execute(
+        f"SELECT requested_model, count(*) AS n FROM ({' UNION ALL '.join(parts)})"
+        " WHERE requested_model IS NOT NULL GROUP BY requested_model"
+        " ORDER BY n DESC, requested_model",
+        values,
+    )
+    return [str(r[0]) for r in rows]
+
+
+def activity_by_second(
+    conn: sqlite3.Connection, since: float, until: float, *, upto_seq: int | None = None
+) -> dict[tuple[str, int], tuple[int, int, int, int]]:
+    """Calls of each exact tenant path per second (since the epoch) that arrived in
+    ``[since, until]``, written up to ``upto_seq``: ``(requests, tokens in + out, rejected,
+    errors)``. Rows without a tenant are left out."""
+    extra, params = "", [since, until]
+    if upto_seq is not None:
+        extra, params = " AND seq <= ?", [*params, upto_seq]
+    rows = conn.execute(
+        "SELECT tenant, CAST(ts AS INTEGER) AS second, count(*),"
+        " sum(input_tokens + output_tokens), sum(outcome = 'rejected'), sum(outcome = 'error')"
+        f" FROM audit_log WHERE ts >= ? AND ts <= ? AND tenant != ''{extra}"
+        " GROUP BY tenant, second",
+        params,
+    ).fetchall()
+    return {(str(r[0]), int(r[1])): (int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}

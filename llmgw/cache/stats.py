@@ -74,3 +74,22 @@ def cache_stats(
         r["saved_usd"] = usd_text(r["saved_nanos"])
         out.append(r)
     return out
+
+
+def hit_counts(conn: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
+    """``(tenant, kind, calls, saved nanos)`` summed over models, for every counted kind."""
+    rows = conn.execute(
+        "SELECT tenant, kind, sum(calls), sum(saved_nanos) FROM cache_counters"
+        " GROUP BY tenant, kind ORDER BY tenant, kind"
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def count_flag(conn: sqlite3.Connection, tenant: str) -> None:
+    """Count one flagged hit of ``tenant`` (what the gateway's cache writer counts for a flag
+    made through its API)."""
+    conn.execute(
+        "INSERT INTO cache_counters (tenant, model, kind, calls) VALUES (?, '', 'flag', 1) "
+        "ON CONFLICT (tenant, model, kind) DO UPDATE SET calls = calls + 1",
+        (tenant,),
+    )

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.syntax import Syntax
@@ -19,35 +17,24 @@ from llmgw.audit import export as audit_export
 from llmgw.audit import prune as audit_prune
 from llmgw.audit import query as audit_query
 from llmgw.audit import verify as audit_verify
-from llmgw.cli.common import STATE_OPTION, console, err_console, fail, print_table, state_path
-from llmgw.settings.money import format_usd
-from llmgw.store.db import open_db
+from llmgw.cli.common import (
+    STATE_OPTION,
+    console,
+    err_console,
+    fail,
+    open_state,
+    print_table,
+    resolve_state,
+)
+from llmgw.cli.options import AsJson, AuditFilters, audit_filters
+from llmgw.store.db import DatabaseError
 
 app = typer.Typer(
     help="The audit log: every call with its tenant, route, tokens, cost and outcome.",
     no_args_is_help=True,
 )
 
-JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
 BODY_COLUMNS = ("request_body", "response_body")
-
-
-@contextmanager
-def _connection(state: Path | None) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to an existing state file (one-line error otherwise)."""
-    path = state_path(state)
-    if not path.exists():
-        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
-    try:
-        conn = open_db(path, readonly=True)
-    except sqlite3.Error as exc:
-        raise fail(f"cannot open state at {path}: {exc}") from None
-    try:
-        yield conn
-    except sqlite3.Error as exc:
-        raise fail(f"cannot read the audit log in {path}: {exc}") from None
-    finally:
-        conn.close()
 
 
 def _time(ts: float) -> str:
@@ -59,8 +46,11 @@ def _iso(ts: float) -> str:
 
 
 def _dollars(nanos: int | None) -> str:
-    """Exact cost in dollars, trailing zeros trimmed to at least 2 places (``$0.000150``)."""
-    return format_usd(int(nanos or 0))
+    """Exact cost in dollars (nanos / 1e9), trailing zeros trimmed to at least 2 places."""
+    value = Decimal(int(nanos or 0)).scaleb(-9)
+    text = f"{value:.9f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.ljust(2, '0')}"
 
 
 def _ms(value: float | None) -> str:
@@ -75,37 +65,20 @@ def _model(row: dict[str, Any]) -> str:
 
 
 @app.command("query")
+@audit_filters
 def query_cmd(
-    tenant: str | None = typer.Option(
-        None, "--tenant", "-t", help="This tenant and the ones below it."
-    ),
-    model: str | None = typer.Option(None, "--model", "-m", help="Requested or served model."),
-    provider: str | None = typer.Option(None, "--provider", "-p", help="Provider name."),
-    status: str | None = typer.Option(
-        None, "--status", "-s", help="HTTP status (429), class (5xx) or ok|error|rejected|aborted."
-    ),
-    since: str | None = typer.Option(None, "--since", help="ISO time or relative: 15m, 2h, 7d."),
-    until: str | None = typer.Option(None, "--until", help="ISO time or relative: 15m, 2h, 7d."),
+    filters: AuditFilters,
     limit: int = typer.Option(50, "--limit", "-n", help="At most this many rows."),
-    as_json: bool = JSON_OPTION,
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (without the bodies)."),
+    as_json: AsJson = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (without the bodies).")] = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """List calls, newest first."""
     if as_json and as_csv:
         raise fail("choose one of --json and --csv", code=2)
-    with _connection(state) as conn:
+    with open_state(state) as conn:
         try:
-            rows = audit_query.query(
-                conn,
-                tenant=tenant,
-                model=model,
-                provider=provider,
-                status=status,
-                since=since,
-                until=until,
-                limit=limit,
-            )
+            rows = audit_query.query(conn, **filters.as_dict(), limit=limit)
         except ValueError as exc:
             raise fail(str(exc), code=2) from None
     if as_json:
@@ -160,11 +133,11 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 @app.command()
 def show(
     request_id: str = typer.Argument(..., help="The request id (req_…), e.g. from x-request-id."),
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Every field of one call, bodies pretty-printed."""
-    with _connection(state) as conn:
+    with open_state(state) as conn:
         row = audit_query.get(conn, request_id)
     if row is None:
         raise fail(f"no audit record with id {request_id!r}")
@@ -206,20 +179,9 @@ def _body(text: str | None) -> Syntax | str:
     return Syntax(pretty, "json", word_wrap=True)
 
 
-def _writable(state: Path | None) -> tuple[Path, sqlite3.Connection]:
-    """A read-write connection to an existing state file (one-line error otherwise)."""
-    path = state_path(state)
-    if not path.exists():
-        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
-    try:
-        return path, open_db(path)
-    except sqlite3.Error as exc:
-        raise fail(f"cannot open state at {path}: {exc}") from None
-
-
 @app.command()
 def verify(
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Check the hash chain: exit 0 if intact, 1 with the first altered/removed/reordered row.
@@ -227,12 +189,12 @@ def verify(
     Starts from the newest prune checkpoint, whose signature is checked with $LLMGW_AUDIT_KEY
     or the audit.key file next to the state file.
     """
-    path = state_path(state)
+    path = resolve_state(state)
     try:
         key: bytes | None = audit_prune.load_key(path, create=False)
     except (audit_prune.KeyMissing, ValueError, OSError):
         key = None
-    with _connection(state) as conn:
+    with open_state(path) as conn:
         report = audit_verify.verify(conn, key)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
@@ -261,26 +223,25 @@ def prune(
         cut = audit_query.parse_time(older_than)
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
-    path, conn = _writable(state)
-    try:
-        if not yes:
-            plan = audit_prune.plan(conn, cut)
-            if plan.count == 0:
-                console.print(f"nothing older than {_iso(cut)} to prune", highlight=False)
-            else:
-                console.print(
-                    f"would delete {plan.count} rows (seq {plan.first_seq}..{plan.last_seq}, "
-                    f"{_iso(plan.oldest_ts or 0)} to {_iso(plan.newest_ts or 0)}); "
-                    "run again with --yes to delete",
-                    highlight=False,
-                )
-            return
-        key = audit_prune.load_key(path, create=True)
-        done, cp = audit_prune.prune(conn, cut, key)
-    except (sqlite3.Error, OSError, ValueError) as exc:
-        raise fail(f"cannot prune the audit log in {path}: {exc}") from None
-    finally:
-        conn.close()
+    path = resolve_state(state)
+    with open_state(path, write=True) as conn:
+        try:
+            if not yes:
+                plan = audit_prune.plan(conn, cut)
+                if plan.count == 0:
+                    console.print(f"nothing older than {_iso(cut)} to prune", highlight=False)
+                else:
+                    console.print(
+                        f"would delete {plan.count} rows (seq {plan.first_seq}..{plan.last_seq},"
+                        f" {_iso(plan.oldest_ts or 0)} to {_iso(plan.newest_ts or 0)}); "
+                        "run again with --yes to delete",
+                        highlight=False,
+                    )
+                return
+            key = audit_prune.load_key(path, create=True)
+            done, cp = audit_prune.prune(conn, cut, key)
+        except (DatabaseError, OSError, ValueError) as exc:
+            raise fail(f"cannot prune the audit log in {path}: {exc}") from None
     if cp is None:
         console.print(f"nothing older than {_iso(cut)} to prune", highlight=False)
     else:
@@ -292,43 +253,27 @@ def prune(
 
 
 @app.command()
+@audit_filters
 def export(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl or csv."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
-    tenant: str | None = typer.Option(
-        None, "--tenant", "-t", help="This tenant and the ones below it."
-    ),
-    model: str | None = typer.Option(None, "--model", "-m", help="Requested or served model."),
-    provider: str | None = typer.Option(None, "--provider", "-p", help="Provider name."),
-    status: str | None = typer.Option(
-        None, "--status", "-s", help="HTTP status (429), class (5xx) or ok|error|rejected|aborted."
-    ),
-    since: str | None = typer.Option(None, "--since", help="ISO time or relative: 15m, 2h, 7d."),
-    until: str | None = typer.Option(None, "--until", help="ISO time or relative: 15m, 2h, 7d."),
+    filters: AuditFilters = AuditFilters(),
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Stream every matching row, oldest first, bodies included."""
     if fmt not in audit_export.FORMATS:
         raise fail(f"unknown format {fmt!r}: use jsonl or csv", code=2)
-    filters = {
-        "tenant": tenant,
-        "model": model,
-        "provider": provider,
-        "status": status,
-        "since": since,
-        "until": until,
-    }
     try:
-        audit_query.build_where(**filters)  # bad filter text: exit 2 before any output
+        audit_query.build_where(**filters.as_dict())  # bad filter text: exit 2 before output
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
-    with _connection(state) as conn:
+    with open_state(state) as conn:
         if output is None:
-            audit_export.export(conn, typer.get_text_stream("stdout"), fmt, **filters)
+            audit_export.export(conn, typer.get_text_stream("stdout"), fmt, **filters.as_dict())
             return
         try:
             with output.open("w", encoding="utf-8", newline="") as fh:
-                n = audit_export.export(conn, fh, fmt, **filters)
+                n = audit_export.export(conn, fh, fmt, **filters.as_dict())
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc}") from None
     err_console.print(f"wrote {n} rows to {output}", highlight=False)

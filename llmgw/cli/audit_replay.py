@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -17,31 +16,23 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, console, fail, print_table, state_path
+from llmgw.cli.common import (
+    CONFIG_OPTION,
+    STATE_OPTION,
+    console,
+    fail,
+    open_state,
+    print_table,
+    resolve_state,
+)
+from llmgw.cli.options import AsJson, AuditFilters, audit_filters
 from llmgw.replay import runs as run_store
 from llmgw.replay.diff import CATEGORIES, DEFAULT_SIMILARITY, FINDINGS
 from llmgw.replay.diff_report import ORIGINAL, load_diff, print_summary, to_json, to_markdown
 from llmgw.replay.diff_rules import crossed, parse_rules
 from llmgw.replay.runs import RunResult
 from llmgw.settings.money import AmountError, format_cost, parse_nanos
-from llmgw.store.db import open_db
-
-_TENANT = typer.Option(None, "--tenant", "-t", help="This tenant and the ones below it.")
-_MODEL = typer.Option(None, "--model", "-m", help="Requested or served model.")
-_PROVIDER = typer.Option(None, "--provider", "-p", help="Provider name.")
-_STATUS = typer.Option(None, "--status", "-s", help="HTTP status, class (5xx) or outcome.")
-_SINCE = typer.Option(None, "--since", help="ISO time or relative: 15m, 2h, 7d.")
-_UNTIL = typer.Option(None, "--until", help="ISO time or relative: 15m, 2h, 7d.")
-
-
-def _open(state: Path | None) -> sqlite3.Connection:
-    path = state_path(state)
-    if not path.exists():
-        raise fail(f"no state at {path} (run llmgw serve or pass --state)", code=2)
-    try:
-        return open_db(path)
-    except sqlite3.Error as exc:
-        raise fail(f"cannot open state at {path}: {exc}", code=2) from None
+from llmgw.store.db import Connection
 
 
 def _max_cost(text: str | None) -> int | None:
@@ -56,16 +47,12 @@ def _max_cost(text: str | None) -> int | None:
     return nanos
 
 
+@audit_filters
 def replay(
     target: str | None = typer.Option(
         None, "--target", help="Public model to send the calls to (required unless --resume)."
     ),
-    tenant: str | None = _TENANT,
-    model: str | None = _MODEL,
-    provider: str | None = _PROVIDER,
-    status: str | None = _STATUS,
-    since: str | None = _SINCE,
-    until: str | None = _UNTIL,
+    filters: AuditFilters = AuditFilters(),
     limit: int = typer.Option(100, "--limit", "-n", help="At most this many calls.", min=1),
     name: str | None = typer.Option(None, "--name", help="Run name (default: target + time)."),
     max_cost: str | None = typer.Option(None, "--max-cost", help="Stop at this spend (USD)."),
@@ -87,33 +74,25 @@ def replay(
         settings = load_settings(config)
     except ConfigError as exc:
         raise fail(str(exc), code=2) from None
-    filters: dict[str, Any] = {
-        "tenant": tenant,
-        "model": model,
-        "provider": provider,
-        "status": status,
-        "since": since,
-        "until": until,
-    }
-    conn = _open(state)
-    try:
+    chosen: dict[str, Any] = dict(filters.as_dict())
+    with open_state(state, write=True, code=2) as conn:
         run = resume or name or f"{target}-{time.strftime('%Y%m%d-%H%M%S')}"
         target = target or ""
         existing = run_store.get_run(conn, run)
         if resume is not None:
             if existing is None:
                 raise fail(f"no run named {resume!r} to resume", code=2)
-            target, filters = existing["target"], existing["source_filter"]
-            limit = int(filters.pop("limit", limit))
+            target, chosen = existing["target"], existing["source_filter"]
+            limit = int(chosen.pop("limit", limit))
             cap = cap if cap is not None else existing["max_cost_nanos"]
         elif existing is not None:
             raise fail(f"run {run!r} exists: pick another --name or use --resume", code=2)
-        gw = build_gateway(settings, state_path(state))
+        gw = build_gateway(settings, resolve_state(state, code=2))
         target_model = gw.model(target)
         if target_model is None:
             raise fail(f"unknown target model {target!r}", code=2)
         try:
-            rows = select_originals(conn, filters, limit)
+            rows = select_originals(conn, chosen, limit)
         except ValueError as exc:
             raise fail(str(exc), code=2) from None
         done = run_store.done_ids(conn, run) if resume else set()
@@ -130,13 +109,11 @@ def replay(
         if not yes and not typer.confirm("Send them?", default=False):
             raise fail("cancelled", code=1)
         run_store.create_run(
-            conn, run, target_model.name, {**filters, "limit": limit}, max_cost_nanos=cap
+            conn, run, target_model.name, {**chosen, "limit": limit}, max_cost_nanos=cap
         )
         run_store.set_status(conn, run, "running")
         spent = run_store.run_spend(conn, run)
         outcome = asyncio.run(_run(gw, target_model, items, conn, run, concurrency, cap, spent))
-    finally:
-        conn.close()
     _finish(run, outcome)
 
 
@@ -144,7 +121,7 @@ async def _run(
     gw: Any,
     target: Any,
     items: list[Any],
-    conn: sqlite3.Connection,
+    conn: Connection,
     run: str,
     concurrency: int,
     cap: int | None,
@@ -232,13 +209,11 @@ def diff(
         rules = parse_rules(fail_on) if fail_on is not None else []
     except ValueError as exc:
         raise fail(f"bad --fail-on: {exc}", code=2) from None
-    conn = _open(state)
-    try:
-        result = load_diff(conn, run_a, run_b, similarity)
-    except ValueError as exc:
-        raise fail(str(exc), code=2) from None
-    finally:
-        conn.close()
+    with open_state(state, write=True, code=2) as conn:
+        try:
+            result = load_diff(conn, run_a, run_b, similarity)
+        except ValueError as exc:
+            raise fail(str(exc), code=2) from None
     try:
         if json_file is not None:
             data = to_json(result, None)
@@ -256,15 +231,12 @@ def diff(
 
 
 def runs(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: AsJson = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """List replay and shadow runs with their result counts and spend."""
-    conn = _open(state)
-    try:
+    with open_state(state, write=True, code=2) as conn:
         listed = run_store.list_runs(conn)
-    finally:
-        conn.close()
     if as_json:
         typer.echo(json.dumps(listed, indent=2))
         return

@@ -21,7 +21,9 @@ from llmgw.cli.admin_client import (
     admin_call,
     resolve_admin_key,
 )
-from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
+from llmgw.cli.common import STATE_OPTION, console, fail, open_state, print_table
+from llmgw.cli.options import AsJson
+from llmgw.routing.breaker_store import load_snapshots, recent_transitions, saved_retry_after
 
 app = typer.Typer(
     help="Circuit breakers per deployment: state, recent transitions, force open/closed.",
@@ -37,7 +39,7 @@ def show(
     gateway: str | None = GATEWAY_OPTION,
     admin_key: str | None = ADMIN_KEY_OPTION,
     state: Path | None = STATE_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: AsJson = False,
 ) -> None:
     """Show every breaker (live with --gateway, else as last saved in the state file)."""
     if ctx.invoked_subcommand is not None:
@@ -46,7 +48,7 @@ def show(
         url = gateway.rstrip("/") + "/admin/breakers"
         rows = admin_call("GET", url, resolve_admin_key(admin_key)).get("breakers", [])
     else:
-        rows = saved_breakers(state_path(state))
+        rows = saved_breakers(state)
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -68,31 +70,26 @@ def show(
     print_table(table)
 
 
-def saved_breakers(db: Path) -> list[dict[str, Any]]:
+def saved_breakers(state: Path | None) -> list[dict[str, Any]]:
     """Breakers as the gateway last saved them (it saves every second and on shutdown)."""
-    if not db.exists():
-        raise fail(f"no state at {db} (run llmgw serve or pass --state)")
-    from llmgw.routing.breaker_store import BreakerStore
-
-    store = BreakerStore(db)
+    now = time.time()
     rows = []
-    for deployment, snap in sorted(store.load().items()):
-        recent = store.recent_transitions(deployment, limit=5)
-        state = str(snap.get("state", "closed"))
-        until = (snap.get("opened_at") or 0.0) + (snap.get("cooldown_s") or 0.0)
-        rows.append(
-            {
-                "deployment": deployment,
-                "state": state,
-                "forced": snap.get("forced"),
-                "retry_after_s": max(0.0, until - time.time()) if state == "open" else 0.0,
-                "stats": {"trips": snap.get("trips", 0)},
-                "transitions": [
-                    {"at": t.at, "from": t.from_state, "to": t.to_state, "reason": t.reason}
-                    for t in reversed(recent)
-                ],
-            }
-        )
+    with open_state(state) as conn:
+        for deployment, snap in sorted(load_snapshots(conn).items()):
+            recent = recent_transitions(conn, deployment, limit=5)
+            rows.append(
+                {
+                    "deployment": deployment,
+                    "state": str(snap.get("state", "closed")),
+                    "forced": snap.get("forced"),
+                    "retry_after_s": saved_retry_after(snap, now),
+                    "stats": {"trips": snap.get("trips", 0)},
+                    "transitions": [
+                        {"at": t.at, "from": t.from_state, "to": t.to_state, "reason": t.reason}
+                        for t in reversed(recent)
+                    ],
+                }
+            )
     return rows
 
 

@@ -1,100 +1,43 @@
 """``llmgw budgets``: set, list and clear money budgets and rate limits at run time.
 
 Overrides live in the state file (``llmgw.limits.overrides``) and replace a node's configured
-limits; a running gateway picks them up within a second. The state helpers at the top are
-shared with ``llmgw tenants`` and ``llmgw usage``.
+limits; a running gateway picks them up within a second.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, console, fail, print_table, state_path
+from llmgw.cli.common import (
+    CONFIG_OPTION,
+    STATE_OPTION,
+    check_formats,
+    check_tenant,
+    console,
+    fail,
+    load_config,
+    open_state,
+    print_csv,
+    print_table,
+)
+from llmgw.cli.options import AsCsv, AsJson, TenantScope
 from llmgw.limits import overrides
-from llmgw.limits.ledger import budget_status, tenant_tree
+from llmgw.limits.report import budget_rows, config_limits
 from llmgw.settings.money import format_usd, parse_nanos, parse_usd
-from llmgw.settings.schema import Settings, TenantLimits
-from llmgw.store.db import open_db
-from llmgw.store.keys import validate_tenant
+from llmgw.settings.schema import TenantLimits
 
 app = typer.Typer(
     help="Money budgets and rate limits per tenant, changed at run time (no restart).",
     no_args_is_help=True,
 )
 
-JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
-CSV_OPTION = typer.Option(False, "--csv", help="Print CSV.")
 NO_LIMIT_WORDS = ("none", "off", "unlimited")
-
-
-# -- shared by the spend commands ---------------------------------------------------------------
-
-
-@contextmanager
-def open_state(state: Path | None, *, write: bool = False) -> Iterator[sqlite3.Connection]:
-    """A connection to the state file. Reading needs an existing file (one-line error
-    otherwise); writing creates and migrates it."""
-    path = state_path(state)
-    if not write and not path.exists():
-        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
-    try:
-        conn = open_db(path, readonly=not write)
-    except (sqlite3.Error, OSError) as exc:
-        raise fail(f"cannot open state at {path}: {exc}") from None
-    try:
-        yield conn
-    except sqlite3.Error as exc:
-        raise fail(f"state at {path}: {exc}") from None
-    finally:
-        conn.close()
-
-
-def load_config(config: Path | None) -> Settings:
-    """The settings (``--config``, ./llmgw.toml, or the default); a bad file is exit 2."""
-    from llmgw.settings import ConfigError, load_settings
-
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        raise fail(str(exc), code=2) from None
-
-
-def check_tenant(tenant: str) -> str:
-    """``tenant`` if it is a valid path, else a one-line error (exit 2)."""
-    try:
-        return validate_tenant(tenant.strip().rstrip("/"))
-    except ValueError as exc:
-        raise fail(str(exc), code=2) from None
-
-
-def check_formats(as_json: bool, as_csv: bool) -> None:
-    if as_json and as_csv:
-        raise fail("choose one of --json and --csv", code=2)
-
-
-def print_csv(rows: Sequence[dict[str, Any]]) -> None:
-    """Rows as CSV with a header (nothing for no rows)."""
-    if not rows:
-        return
-    out = typer.get_text_stream("stdout")
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-
-
-def config_limits(settings: Settings) -> dict[str, TenantLimits | None]:
-    """Each declared tenant's configured limits."""
-    return {path: t.limits for path, t in settings.tenants.items()}
 
 
 def budget_label(status: dict[str, Any]) -> str:
@@ -136,7 +79,7 @@ def set_cmd(
     amount: str | None = typer.Option(None, "--amount", help="Dollars per --window-s window."),
     hard: bool = typer.Option(True, "--hard/--soft", help="Reject (hard) or only alert (soft)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Only calls to this model."),
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     config: Path | None = CONFIG_OPTION,
     state: Path | None = STATE_OPTION,
 ) -> None:
@@ -161,7 +104,7 @@ def set_cmd(
         budget = overrides.make_budget(period, limit_usd, hard=hard, model=model, window_s=window)
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
-    with open_state(state, write=True) as conn:
+    with open_state(state, write=True, create=True) as conn:
         limits = overrides.set_budget(
             conn, tenant, budget.period, budget.limit_usd, hard, model, window, base=base
         )
@@ -182,7 +125,7 @@ def rates_cmd(
     concurrency: str | None = typer.Option(
         None, "--concurrency", help="Calls in flight at once, or 'none'."
     ),
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     config: Path | None = CONFIG_OPTION,
     state: Path | None = STATE_OPTION,
 ) -> None:
@@ -196,7 +139,7 @@ def rates_cmd(
     )
     declared = load_config(config).tenants.get(tenant)
     base = declared.limits if declared is not None else None
-    with open_state(state, write=True) as conn:
+    with open_state(state, write=True, create=True) as conn:
         limits = overrides.set_rates(conn, tenant, new_rpm, new_tpm, new_conc, base=base)
     if as_json:
         typer.echo(json.dumps({"tenant": tenant, **_limits_json(limits)}, indent=2))
@@ -231,7 +174,7 @@ def clear_cmd(
 ) -> None:
     """Drop a tenant's run-time budgets and rates: its configured limits apply again."""
     tenant = check_tenant(tenant)
-    with open_state(state, write=True) as conn:
+    with open_state(state, write=True, create=True) as conn:
         removed = overrides.clear(conn, tenant)
     if not removed:
         raise fail(f"no overrides on tenant {tenant!r}")
@@ -240,11 +183,9 @@ def clear_cmd(
 
 @app.command("list")
 def list_cmd(
-    tenant: str | None = typer.Option(
-        None, "--tenant", "-t", help="This tenant and the ones below it."
-    ),
-    as_json: bool = JSON_OPTION,
-    as_csv: bool = CSV_OPTION,
+    tenant: TenantScope = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
     config: Path | None = CONFIG_OPTION,
     state: Path | None = STATE_OPTION,
 ) -> None:
@@ -261,26 +202,6 @@ def list_cmd(
         print_csv(rows)
     else:
         _print_budgets(rows)
-
-
-def budget_rows(
-    conn: sqlite3.Connection,
-    config: dict[str, TenantLimits | None],
-    now: float,
-    scope: str | None = None,
-) -> list[dict[str, Any]]:
-    """One row per budget in force on every node (within ``scope``'s subtree, if given)."""
-    found = overrides.load_overrides(conn)
-    rows: list[dict[str, Any]] = []
-    for node in tenant_tree(config, found):
-        if scope and node != scope and not node.startswith(scope + "/"):
-            continue
-        limits = overrides.effective_limits(config, found, node)
-        source = "override" if node in found else "config"
-        for budget in limits.budgets if limits is not None else ():
-            status = budget_status(conn, node, overrides.budget_spec(budget), now)
-            rows.append({"tenant": node, "source": source, **status})
-    return rows
 
 
 def _print_budgets(rows: list[dict[str, Any]]) -> None:

@@ -13,10 +13,18 @@ import typer
 from rich.table import Table
 
 from llmgw.cache.service import delete_entry, hit_of_request
-from llmgw.cache.stats import cache_stats
+from llmgw.cache.stats import cache_stats, count_flag
 from llmgw.cache.store import purge
-from llmgw.cli.budgets import JSON_OPTION, check_tenant, open_state
-from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
+from llmgw.cli.common import (
+    STATE_OPTION,
+    check_tenant,
+    console,
+    fail,
+    open_state,
+    print_table,
+    resolve_state,
+)
+from llmgw.cli.options import AsJson, TenantScope
 from llmgw.settings.tenancy import in_subtree
 
 app = typer.Typer(help="The response cache: stats, purge, flag.", no_args_is_help=True)
@@ -24,11 +32,9 @@ app = typer.Typer(help="The response cache: stats, purge, flag.", no_args_is_hel
 
 @app.command("stats")
 def stats_cmd(
-    tenant: str | None = typer.Option(
-        None, "--tenant", "-t", help="This tenant and the ones below it."
-    ),
+    tenant: TenantScope = None,
     model: str | None = typer.Option(None, "--model", "-m", help="Only this public model."),
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Hit rates (exact and semantic), tokens and money saved, entries held, by tenant."""
@@ -80,7 +86,7 @@ def purge_cmd(
 ) -> None:
     """Delete cached answers of a tenant (and the tenants below it), optionally one model's."""
     node = check_tenant(tenant)
-    with open_state(state, write=True) as conn:
+    with open_state(state, write=True, create=True) as conn:
         removed, _ = purge(conn, node, model)
     what = f" for model {model}" if model else ""
     console.print(f"purged {removed} cached answer(s) of {node}{what}", highlight=False)
@@ -95,19 +101,13 @@ def flag_cmd(
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Remove the cached answer that served a call, so it is never served again."""
-    path = state_path(state)
-    if not path.exists():
-        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
+    path = resolve_state(state)
     hit = hit_of_request(path, request_id)
     if hit is None or (tenant is not None and not in_subtree(hit[0], check_tenant(tenant))):
         raise fail(f"no cache hit recorded as {request_id!r}", code=1)
     removed = delete_entry(path, hit[1])
-    with open_state(state, write=True) as conn:
-        conn.execute(
-            "INSERT INTO cache_counters (tenant, model, kind, calls) VALUES (?, '', 'flag', 1) "
-            "ON CONFLICT (tenant, model, kind) DO UPDATE SET calls = calls + 1",
-            (hit[0],),
-        )
+    with open_state(path, write=True) as conn:
+        count_flag(conn, hit[0])
     status = "removed" if removed else "already gone"
     console.print(f"entry {hit[1]} that answered {request_id}: {status}", highlight=False)
 

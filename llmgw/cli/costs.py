@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,9 +10,9 @@ import typer
 from rich.table import Table
 
 from llmgw.audit import reconcile as rec
-from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
+from llmgw.cli.common import STATE_OPTION, console, fail, open_state, print_table
+from llmgw.cli.options import AsJson
 from llmgw.settings.money import format_cost, usd_to_nanos
-from llmgw.store.db import open_db
 
 app = typer.Typer(help="Costs: reconcile the audit log with a provider's bill.")
 
@@ -35,7 +34,7 @@ def reconcile(
         None, "--provider", "-p", help="Only this provider's calls (and bill lines)."
     ),
     tolerance: str = typer.Option("1%", "--tolerance", help="Allowed difference, e.g. 1%."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: AsJson = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Compare cost per UTC day and served model; exit 1 if any line is flagged.
@@ -47,22 +46,14 @@ def reconcile(
         tol = rec.parse_tolerance(tolerance)
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
-    path = state_path(state)
-    if not path.exists():
-        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
-    try:
-        with bill.open(encoding="utf-8", newline="") as fh:
-            conn = open_db(path, readonly=True)
-            try:
+    with open_state(state) as conn:
+        try:
+            with bill.open(encoding="utf-8", newline="") as fh:
                 lines = rec.reconcile(conn, fh, provider=provider, tolerance=tol)
-            finally:
-                conn.close()
-    except rec.BillError as exc:
-        raise fail(f"{bill}: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"cannot read {bill}: {exc}") from None
-    except sqlite3.Error as exc:
-        raise fail(f"cannot read the audit log in {path}: {exc}") from None
+        except rec.BillError as exc:
+            raise fail(f"{bill}: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"cannot read {bill}: {exc}") from None
     flagged = sum(1 for line in lines if line.flagged)
     if as_json:
         typer.echo(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -12,8 +11,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from llmgw.cli.common import STATE_OPTION, console, fail, print_table, state_path
-from llmgw.store.db import open_db
+from llmgw.cli.common import STATE_OPTION, console, fail, open_state, print_table
+from llmgw.cli.options import AsJson, TenantScope
 from llmgw.store.keys import KeyRecord, KeyStore
 
 app = typer.Typer(
@@ -21,25 +20,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of text.")
-
 
 @contextmanager
 def _store(state: Path | None, *, create: bool = False) -> Iterator[KeyStore]:
     """A KeyStore on the state file; a missing file is an error unless ``create``."""
-    path = state_path(state)
-    if not create and not path.exists():
-        raise fail(f"no state at {path} (run llmgw serve or pass --state)")
-    try:
-        conn = open_db(path)
-    except (sqlite3.Error, OSError) as exc:
-        raise fail(f"cannot open state at {path}: {exc}") from None
-    try:
+    with open_state(state, write=True, create=create) as conn:
         yield KeyStore(conn)
-    except sqlite3.Error as exc:
-        raise fail(f"state at {path}: {exc}") from None
-    finally:
-        conn.close()
 
 
 def _when(ts: float | None) -> str:
@@ -63,7 +49,7 @@ def _as_dict(rec: KeyRecord) -> dict[str, object]:
 def create(
     tenant: str = typer.Option(..., "--tenant", "-t", help="Tenant path, e.g. acme/search."),
     name: str = typer.Option(..., "--name", "-n", help="What the key is for."),
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Create a key. The secret is printed once and cannot be shown again."""
@@ -82,11 +68,9 @@ def create(
 
 @app.command("list")
 def list_keys(
-    tenant: str | None = typer.Option(
-        None, "--tenant", "-t", help="Only this tenant and the tenants below it."
-    ),
+    tenant: TenantScope = None,
     all_: bool = typer.Option(False, "--all", "-a", help="Include revoked keys."),
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """List keys (active ones unless --all), oldest first."""
@@ -115,7 +99,7 @@ def list_keys(
 @app.command()
 def revoke(
     key_id: str = typer.Argument(..., help="The key's id (key_…), as shown by llmgw keys list."),
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Revoke a key; a running gateway stops accepting it within a second."""

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import typer
 
-from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, CliError, console, state_path
+from llmgw.cli.common import (
+    CONFIG_OPTION,
+    STATE_OPTION,
+    CliError,
+    console,
+    open_state,
+    resolve_state,
+)
 from llmgw.settings.schema import Settings
 
 
@@ -32,7 +39,7 @@ def serve(
         settings = load_settings(config)
     except ConfigError as exc:
         raise CliError(str(exc), code=2) from None
-    db = state_path(state)
+    db = resolve_state(state, create=True)
     bind_host = host or settings.server.host
     bind_port = settings.server.port if port is None else port
     sock = _bind(bind_host, bind_port)
@@ -82,19 +89,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _demo_key(db: Path) -> str:
     """A fresh key for the demo tenant; earlier demo keys are revoked (only hashes are kept)."""
-    from llmgw.store.db import open_db
     from llmgw.store.keys import KeyStore
 
-    conn = open_db(db)
-    try:
+    with open_state(db, write=True, create=True) as conn:
         store = KeyStore(conn)
         for rec in store.list("demo"):
             if rec.name == "demo" and rec.tenant == "demo":
                 store.revoke(rec.id)
         _, secret = store.create("demo", "demo")
         return secret
-    finally:
-        conn.close()
 
 
 def _banner(settings: Settings, db: Path, host: str, port: int, demo_key: str | None) -> None:

@@ -8,7 +8,6 @@ state overrides applied (``llmgw budgets`` changes those).
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -16,32 +15,25 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from llmgw.cli.budgets import (
-    JSON_OPTION,
-    budget_label,
-    config_limits,
+from llmgw.cli.budgets import budget_label
+from llmgw.cli.common import (
+    CONFIG_OPTION,
+    STATE_OPTION,
+    console,
     load_config,
     open_state,
+    print_table,
 )
-from llmgw.cli.common import CONFIG_OPTION, STATE_OPTION, console, print_table
-from llmgw.limits import overrides
-from llmgw.limits.ledger import (
-    active_key_counts,
-    budget_status,
-    ledger_tenants,
-    spend_by_period,
-    tenant_tree,
-)
-from llmgw.limits.periods import period_end, period_start
-from llmgw.settings.money import format_usd, usd_text
-from llmgw.settings.schema import TenantLimits
+from llmgw.cli.options import AsJson
+from llmgw.limits.report import config_limits, tenant_rows
+from llmgw.settings.money import format_usd
 
 app = typer.Typer(help="The tenant tree: limits, budgets, spend and keys per node.")
 
 
 @app.callback(invoke_without_command=True)
 def tenants(
-    as_json: bool = JSON_OPTION,
+    as_json: AsJson = False,
     config: Path | None = CONFIG_OPTION,
     state: Path | None = STATE_OPTION,
 ) -> None:
@@ -54,43 +46,6 @@ def tenants(
         typer.echo(json.dumps(rows, indent=2))
     else:
         _print(rows)
-
-
-def tenant_rows(
-    conn: sqlite3.Connection, config: dict[str, TenantLimits | None], now: float
-) -> list[dict[str, Any]]:
-    """One dict per node of the tree, parents first: ``tenant``, ``declared``, ``override``,
-    ``rpm``/``tpm``/``concurrency`` (None: unlimited), ``budgets`` (see ``budget_status``),
-    ``spend_today_*`` and ``spend_month_*`` (subtree, UTC periods) and ``keys`` (active keys
-    on exactly this node)."""
-    found = overrides.load_overrides(conn)
-    keys = active_key_counts(conn)
-    day = (period_start("day", now), period_end("day", now))
-    month = (period_start("month", now), period_end("month", now))
-    rows: list[dict[str, Any]] = []
-    for node in tenant_tree(config, found, keys, ledger_tenants(conn)):
-        limits = overrides.effective_limits(config, found, node) or TenantLimits()
-        today = spend_by_period(conn, node, *day)[0]
-        this_month = spend_by_period(conn, node, *month)[0]
-        rows.append(
-            {
-                "tenant": node,
-                "declared": node in config,
-                "override": node in found,
-                "rpm": limits.rpm,
-                "tpm": limits.tpm,
-                "concurrency": limits.concurrency,
-                "budgets": [
-                    budget_status(conn, node, overrides.budget_spec(b), now) for b in limits.budgets
-                ],
-                "spend_today_nanos": today,
-                "spend_today_usd": usd_text(today),
-                "spend_month_nanos": this_month,
-                "spend_month_usd": usd_text(this_month),
-                "keys": keys.get(node, 0),
-            }
-        )
-    return rows
 
 
 def _limit(value: int | None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from llmgw.cli.admin_client import ADMIN_KEY_OPTION, GATEWAY_OPTION, resolve_admin_key
-from llmgw.cli.common import fail
+from llmgw.cli.common import fail, resolve_state
 
 
 def tui(
@@ -29,8 +29,7 @@ def tui(
             check_gateway(gateway, key)
             source: AdminSource | StateSource = AdminSource(gateway, key)
         else:
-            assert state is not None
-            source = StateSource(state)
+            source = StateSource(resolve_state(state))
     except SourceError as exc:
         raise fail(str(exc)) from None
     from llmgw.tui.app import GatewayTUI

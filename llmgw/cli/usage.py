@@ -11,9 +11,17 @@ import typer
 from rich.table import Table
 
 from llmgw.audit.query import parse_time
-from llmgw.cli.budgets import CSV_OPTION, JSON_OPTION, check_formats, check_tenant, open_state
-from llmgw.cli.budgets import print_csv as _print_csv
-from llmgw.cli.common import STATE_OPTION, console, fail, print_table
+from llmgw.cli.common import (
+    STATE_OPTION,
+    check_formats,
+    check_tenant,
+    console,
+    fail,
+    open_state,
+    print_csv,
+    print_table,
+)
+from llmgw.cli.options import AsCsv, AsJson, Since, TenantScope, Until
 from llmgw.limits.ledger import USAGE_BY, UsageBy
 from llmgw.limits.ledger import usage as ledger_usage
 from llmgw.settings.money import format_usd
@@ -32,13 +40,11 @@ _SUMMED = (
 
 def usage(
     by: str = typer.Option("tenant", "--by", "-b", help="Group by tenant, model, day or provider."),
-    since: str = typer.Option("7d", "--since", help="ISO time or relative: 15m, 2h, 7d."),
-    until: str | None = typer.Option(None, "--until", help="ISO time or relative: 15m, 2h, 7d."),
-    tenant: str | None = typer.Option(
-        None, "--tenant", "-t", help="This tenant and the ones below it."
-    ),
-    as_json: bool = JSON_OPTION,
-    as_csv: bool = CSV_OPTION,
+    since: Since = "7d",
+    until: Until = None,
+    tenant: TenantScope = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
     state: Path | None = STATE_OPTION,
 ) -> None:
     """Spend and usage from the ledger (days are UTC; cache hits count as savings)."""
@@ -48,7 +54,7 @@ def usage(
     scope = check_tenant(tenant) if tenant else None
     now = time.time()
     try:
-        start = parse_time(since, now=now)
+        start = parse_time("7d" if since is None else since, now=now)
         end = parse_time(until, now=now) if until else None
         if end is not None and start > end:
             raise ValueError("--since is later than --until")
@@ -59,7 +65,7 @@ def usage(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     elif as_csv:
-        _print_csv(rows)
+        print_csv(rows)
     else:
         _print(by, rows)
 

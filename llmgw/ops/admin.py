@@ -25,7 +25,7 @@ from llmgw.gateway.auth import presented_key
 from llmgw.gateway.runtime import Gateway
 from llmgw.mock.faults import Fault
 from llmgw.ops import admin_limits
-from llmgw.ops.views import handle_admin_view
+from llmgw.ops.admin_views import handle_admin_view
 
 MAX_ADMIN_BODY = 64 * 1024
 MAX_FAULT_S = 24 * 3600.0

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from pathlib import Path
+from sqlite3 import Connection
 
 import orjson
 
@@ -113,3 +114,14 @@ class AlertSink:
                     conn.close()
             except Exception:
                 log.exception("recording a budget alert failed")
+
+
+def alerted_budgets(conn: Connection, since: float) -> list[tuple[str, str, int, bool]]:
+    """``(node, budget key, limit nanos, hard)`` of every budget with an alert recorded at or
+    after ``since``, as its newest alert gave them, by node and key."""
+    rows = conn.execute(
+        "SELECT node, budget, limit_nanos, hard, max(at) FROM budget_alerts WHERE at >= ?"
+        " GROUP BY node, budget ORDER BY node, budget",
+        (since,),
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2]), bool(r[3])) for r in rows]

@@ -7,7 +7,8 @@ buckets, two bounded deques, and a non-blocking hand-off to each SSE subscriber.
 Per tenant node (a path covers its subtree, as in the ledger: a call of ``acme/search`` also
 counts for ``acme``): requests, tokens, rejections and errors per second over the last 60 s;
 spend per minute over the last hour (burn rate, sparkline); spend today and this month (UTC),
-seeded at ``start()`` from the ``audit_log`` with one grouped query per period.
+seeded at ``start()`` from the ledger (``llmgw.limits.ledger``). The counters and the figures
+read from them are ``llmgw.ops.figures``, shared with the state-file reader.
 
 Per deployment (``provider/model``): calls and errors per second over the last 60 s (from every
 upstream attempt), and rings of the last ``LATENCY_RING`` latencies and times to first token of
@@ -26,8 +27,27 @@ from pathlib import Path
 from typing import Any
 
 from llmgw.audit.record import AuditRecord
-from llmgw.limits.ledger import CACHE_PROVIDER
+from llmgw.limits.ledger import spend_by_minute, spend_by_tenant
 from llmgw.limits.periods import period_end, period_start
+from llmgw.ops.figures import (
+    BURN_MINUTES,
+    CALL_ERRORS,
+    CALLS,
+    ERRORS,
+    FAILED,
+    LATENCY_RING,
+    REJECTIONS,
+    REQUESTS,
+    TOKENS,
+    DeploymentFigures,
+    DeploymentLive,
+    TenantFigures,
+    TenantLive,
+    deployment_figures,
+    spend_of,
+    tenant_figures,
+    timed_deployment,
+)
 from llmgw.ops.live_tail import SUBSCRIBER_QUEUE, Subscriber, call_summary
 from llmgw.ops.live_windows import Buckets, percentile
 from llmgw.ops.metrics import Metrics
@@ -35,45 +55,13 @@ from llmgw.routing.breaker import BreakerBoard
 from llmgw.routing.clock import Clock, SystemClock
 from llmgw.settings.schema import Settings
 from llmgw.settings.tenancy import in_subtree, tenant_chain
-from llmgw.types import Outcome
 
 log = logging.getLogger("llmgw.gateway")
 
-WINDOW_S = 60  # the "per minute" window: 60 one-second buckets
-BURN_MINUTES = 60  # spend per minute kept for the burn rate (last hour)
-SPARK_MINUTES = 30  # the sparkline: spend per minute over the last 30 minutes
-LATENCY_RING = 1024  # latencies / TTFTs kept per deployment
 TAIL_RING = 1000  # recent calls kept for the tail
-TENANT_ERRORS = 20  # recent failed calls kept per tenant node
-FAILED: frozenset[Outcome] = frozenset({"error", "rejected", "degraded"})
-# fields of a tenant's per-second bucket
-REQUESTS, TOKENS, REJECTIONS, ERRORS = 0, 1, 2, 3
-# fields of a deployment's per-second bucket
-CALLS, CALL_ERRORS = 0, 1
 
-
-class TenantLive:
-    """Live counters of one tenant node."""
-
-    __slots__ = ("errors", "minutes", "month", "seconds", "today")
-
-    def __init__(self) -> None:
-        self.seconds = Buckets(WINDOW_S, 1.0, 4)
-        self.minutes = Buckets(BURN_MINUTES, 60.0, 1)
-        self.today = 0  # nanos
-        self.month = 0  # nanos
-        self.errors: deque[AuditRecord] = deque(maxlen=TENANT_ERRORS)
-
-
-class DeploymentLive:
-    """Live counters of one deployment."""
-
-    __slots__ = ("latency_ms", "seconds", "ttft_ms")
-
-    def __init__(self) -> None:
-        self.seconds = Buckets(WINDOW_S, 1.0, 2)
-        self.latency_ms: deque[float] = deque(maxlen=LATENCY_RING)
-        self.ttft_ms: deque[float] = deque(maxlen=LATENCY_RING)
+# LATENCY_RING, Buckets and percentile are the counters' parameters and parts, named here too
+__all__ = ["LATENCY_RING", "TAIL_RING", "Buckets", "CacheStats", "LiveState", "percentile"]
 
 
 class LiveState:
@@ -150,7 +138,7 @@ class LiveState:
             self._roll(now)
         self.tail.append(rec)  # records are immutable: summarised only when someone reads
         failed = rec.outcome in FAILED
-        cost = 0 if rec.provider == CACHE_PROVIDER and rec.outcome == "ok" else rec.cost_nanos
+        cost = spend_of(rec)
         if rec.tenant:
             tokens = rec.input_tokens + rec.output_tokens
             rejected = rec.outcome == "rejected"
@@ -173,8 +161,9 @@ class LiveState:
             row = dep.seconds.row(now)
             row[CALLS] += 1
             row[CALL_ERRORS] += attempt.get("error_class") is not None
-        if rec.outcome == "ok" and rec.provider and rec.provider != CACHE_PROVIDER:
-            dep = self._deployment(f"{rec.provider}/{rec.served_model}")
+        timed = timed_deployment(rec)
+        if timed is not None:
+            dep = self._deployment(timed)
             dep.latency_ms.append(rec.latency_ms)
             if rec.ttft_ms is not None:
                 dep.ttft_ms.append(rec.ttft_ms)
@@ -213,22 +202,20 @@ class LiveState:
         """Nodes with traffic or spend, plus every tenant declared in the config."""
         return sorted(set(self.tenants) | set(self.settings.tenants))
 
-    def tenant_view(self, node: str) -> dict[str, Any]:
+    def tenant_figures(self, node: str) -> TenantFigures:
         """The live figures of one tenant node (zeros when it has had no traffic)."""
-        t = self.tenants.get(node) or TenantLive()
         now = self.clock.wall()
-        requests, tokens, rejections, errors = t.seconds.totals(now)
-        return {
-            "tenant": node,
-            "requests_per_min": requests,
-            "tokens_per_min": tokens,
-            "rejections_per_min": rejections,
-            "errors_per_min": errors,
-            "spend_today_nanos": t.today if now < self._day_end else 0,
-            "spend_month_nanos": t.month if now < self._month_end else 0,
-            "burn_per_hour_nanos": sum(t.minutes.totals(now)),
-            "spark": t.minutes.series(now, SPARK_MINUTES),
-        }
+        return tenant_figures(
+            node,
+            self.tenants.get(node) or TenantLive(),
+            now,
+            today_valid=now < self._day_end,
+            month_valid=now < self._month_end,
+        )
+
+    def tenant_view(self, node: str) -> dict[str, Any]:
+        """``tenant_figures`` as a dict."""
+        return self.tenant_figures(node).as_dict()
 
     def burn_per_hour(self, node: str) -> int:
         """Nanos spent by ``node``'s subtree over the last hour."""
@@ -240,17 +227,14 @@ class LiveState:
         t = self.tenants.get(node)
         return [call_summary(r) for r in reversed(t.errors)] if t else []
 
-    def deployment_view(self, dep_id: str) -> dict[str, Any]:
+    def deployment_figures(self, dep_id: str) -> DeploymentFigures:
+        """The live figures of one deployment (zeros when it has had no traffic)."""
         d = self.deployments.get(dep_id) or DeploymentLive()
-        calls, errors = d.seconds.totals(self.clock.wall())
-        return {
-            "error_rate": round(errors / calls, 4) if calls else 0.0,
-            "calls_per_min": calls,
-            "latency_p50_ms": percentile(d.latency_ms, 0.50),
-            "latency_p99_ms": percentile(d.latency_ms, 0.99),
-            "ttft_p50_ms": percentile(d.ttft_ms, 0.50),
-            "ttft_p99_ms": percentile(d.ttft_ms, 0.99),
-        }
+        return deployment_figures(d, self.clock.wall())
+
+    def deployment_view(self, dep_id: str) -> dict[str, Any]:
+        """``deployment_figures`` as a dict."""
+        return self.deployment_figures(dep_id).as_dict()
 
     def recent_calls(
         self,
@@ -323,35 +307,23 @@ class CacheStats:
         self.misses[tenant] = self.misses.get(tenant, 0) + 1
 
 
-_SPEND = "CASE WHEN provider = 'cache' AND outcome = 'ok' THEN 0 ELSE cost_nanos END"
-
-
 def seed_spend(
     state_path: Path, now: float
 ) -> tuple[dict[str, int], dict[str, int], dict[tuple[str, int], int]]:
     """Spend by exact tenant path today, this month and per minute over the last hour (UTC),
-    from the ledger: one grouped query each (runs in a thread)."""
+    from the ledger (runs in a thread)."""
     if not Path(state_path).exists():
         return {}, {}, {}
     from llmgw.store.db import open_db
 
     conn = open_db(state_path, readonly=True)
     try:
-        by_period = []
-        for period in ("day", "month"):
-            rows = conn.execute(
-                f"SELECT tenant, sum({_SPEND}) FROM audit_log WHERE ts >= ? AND ts < ? "
-                "AND tenant != '' GROUP BY tenant",
-                (period_start(period, now), period_end(period, now)),
-            ).fetchall()
-            by_period.append({str(r[0]): int(r[1] or 0) for r in rows})
+        today, month = spend_by_tenant(
+            conn,
+            [(period_start(p, now), period_end(p, now)) for p in ("day", "month")],
+        )
         since = (int(now // 60) - BURN_MINUTES + 1) * 60
-        rows = conn.execute(
-            f"SELECT tenant, CAST(ts / 60 AS INTEGER) AS minute, sum({_SPEND}) FROM audit_log "
-            "WHERE ts >= ? AND ts <= ? AND tenant != '' GROUP BY tenant, minute",
-            (since, now),
-        ).fetchall()
-        minutes = {(str(r[0]), int(r[1])): int(r[2] or 0) for r in rows if r[2]}
+        minutes = spend_by_minute(conn, since, now)
     finally:
         conn.close()
-    return by_period[0], by_period[1], minutes
+    return today, month, minutes

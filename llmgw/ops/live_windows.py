@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class Buckets:
@@ -31,6 +31,16 @@ class Buckets:
             self._stamps[i] = slot
             row[:] = [0] * self._fields
         return row
+
+    def add(self, at: float, values: Sequence[int]) -> None:
+        """Add ``values`` to the slot containing ``at``, which may be out of order: a time
+        older than the ring still holds is dropped instead of clearing a newer slot."""
+        slot = int(at // self._width)
+        if self._stamps[slot % self._n] > slot:
+            return
+        row = self.row(at)
+        for f, value in enumerate(values):
+            row[f] += value
 
     def totals(self, now: float) -> list[int]:
         """Per-field sums over the last ``n`` slots (the current one included)."""

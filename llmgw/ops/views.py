@@ -1,140 +1,169 @@
-"""Admin views of live operations (JSON, SSE and Prometheus text), behind the admin key.
+"""The operator views of live operations, built in one place for every data source.
 
-    GET /admin/tenants                  live figures of every tenant node
-    GET /admin/tenants/{path}           one node, plus its keys, models, last calls and errors
-    GET /admin/deployments              breakers, health, latency percentiles per deployment
-    GET /admin/cache                    response cache hits and savings
-    GET /admin/calls?limit=&tenant=&model=&status=     recent calls (no bodies), newest first
-    GET /admin/calls/stream[?tenant=]   SSE: one ``event: call`` per finished call
-    GET /admin/metrics, GET /metrics    Prometheus text format
+The admin API serves them from a running gateway (``llmgw.ops.admin_views``); ``llmgw tui
+--state FILE`` builds them from a state file (``llmgw.ops.state_data``). Either way the builders
+below get an ``OpsData``: a small read-only source of plain records, so a view has one shape
+and one set of rules whatever is behind it.
 
-The caller has checked the admin key. Times are unix seconds; money is integer nanos (1e-9 USD)
-with a ``"$"`` string beside it. A node covers its subtree, as in the ledger.
+    tenants_view(data)                       {"tenants": [tenant row, ...]}
+    tenant_detail(data, node)                a tenant row with its keys, models, calls, errors
+    deployments_view(data)                   {"deployments": [...]}: breaker, health, latency
+    cache_view(data)                         response cache hits and savings
+    calls_view(data, limit, tenant, ...)     {"calls": [...]}: recent calls (no bodies)
+
+Times are unix seconds; money is integer nanos (1e-9 USD) with a ``"$"`` string beside it. A
+node covers its subtree, as in the ledger.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
-from urllib.parse import parse_qs
+from typing import Any, Protocol
 
-import orjson
-
-from llmgw.errors import BadRequest, GatewayError, NotFound
-from llmgw.gateway.asgi import JSON_HEADERS, SSE_HEADERS, Receive, Scope, Send, send_bytes
-from llmgw.gateway.runtime import Gateway
+from llmgw.errors import NotFound
 from llmgw.limits.model import BudgetSpec
 from llmgw.limits.periods import period_end
-from llmgw.ops.live import LiveState, Subscriber
-from llmgw.ops.metrics import CONTENT_TYPE_LATEST
+from llmgw.ops.figures import DeploymentFigures, TenantFigures
 from llmgw.settings.money import format_usd
-from llmgw.store.db import open_db
-from llmgw.store.keys import KeyStore
-from llmgw.wire.sse import format_event
+from llmgw.store.keys import KeyRecord
 
-KEEPALIVE_S = 15.0
-MAX_CALLS = 1000
 DETAIL_CALLS = 50
 HOUR_S = 3600
 
-
-async def handle_admin_view(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> bool:
-    """Serve one of the routes above; False (nothing sent) when the path is not one of them."""
-    path: str = scope["path"]
-    if scope["method"] != "GET" or not owns(path):
-        return False
-    try:
-        live = live_of(gw)
-        if path in ("/admin/metrics", "/metrics"):
-            body = live.metrics.render()
-            await send_bytes(send, 200, body, [(b"content-type", CONTENT_TYPE_LATEST.encode())])
-            return True
-        if path == "/admin/calls/stream":
-            await stream_calls(live, scope, receive, send)
-            return True
-        payload = await json_view(gw, live, path, query_args(scope))
-    except GatewayError as err:
-        from llmgw.wire.openai import CODEC
-
-        status, error = CODEC.encode_error(err)
-        await send_bytes(send, status, orjson.dumps(error), JSON_HEADERS)
-        return True
-    await send_bytes(send, 200, orjson.dumps(payload), JSON_HEADERS)
-    return True
+Row = dict[str, Any]
 
 
-def owns(path: str) -> bool:
-    return path in (
-        "/admin/tenants",
-        "/admin/deployments",
-        "/admin/cache",
-        "/admin/calls",
-        "/admin/calls/stream",
-        "/admin/metrics",
-        "/metrics",
-    ) or path.startswith("/admin/tenants/")
+@dataclass(frozen=True, slots=True)
+class BudgetSpend:
+    """One of a node's own budgets and what it has spent in the current period."""
+
+    spec: BudgetSpec
+    spent_nanos: int
 
 
-def live_of(gw: Gateway) -> LiveState:
-    live = getattr(gw, "live", None)
-    if not isinstance(live, LiveState):
-        err = GatewayError("live operations data is not enabled", code="live_disabled")
-        err.status = 503
-        raise err
-    return live
+@dataclass(frozen=True, slots=True)
+class DeploymentState:
+    """One deployment: its breaker, calls in flight, and the figures of its recent calls.
+    ``transitions`` are ``{"at", "from", "to", "reason"}`` dicts, oldest first."""
+
+    deployment: str
+    state: str
+    forced: str | None
+    retry_after_s: float
+    in_flight: int
+    figures: DeploymentFigures
+    transitions: tuple[Row, ...] = ()
 
 
-def query_args(scope: Scope) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(raw).items()}
+@dataclass(frozen=True, slots=True)
+class CacheCounts:
+    """Response cache lookups by tenant: hits by kind (``exact`` / ``semantic``), misses, and
+    the nanos the hits saved."""
+
+    enabled: bool
+    hits: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    misses: Mapping[str, int] = field(default_factory=dict)
+    savings: Mapping[str, int] = field(default_factory=dict)
 
 
-async def json_view(gw: Gateway, live: LiveState, path: str, args: dict[str, str]) -> Any:
-    if path == "/admin/tenants":
-        return {"tenants": [await tenant_row(gw, live, t) for t in live.tenant_names()]}
-    if path.startswith("/admin/tenants/"):
-        return await tenant_detail(gw, live, path[len("/admin/tenants/") :].strip("/"))
-    if path == "/admin/deployments":
-        return {"deployments": deployments_view(gw, live)}
-    if path == "/admin/cache":
-        return cache_view(live)
-    limit = args.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_CALLS:
-        raise BadRequest(f"'limit' must be an integer in [1, {MAX_CALLS}]", param="limit")
-    calls = live.recent_calls(
-        int(limit), args.get("tenant") or None, args.get("model") or None, args.get("status")
-    )
-    return {"calls": calls}
+class OpsData(Protocol):
+    """What the builders read. Anything that may block is a coroutine (a source that reads a
+    file does it on a worker thread); calls are body-free summaries (``live_tail.call_summary``
+    shape), newest first, and a ``tenant`` filter covers the subtree."""
+
+    def now(self) -> float:
+        """Wall-clock unix seconds."""
+        ...
+
+    async def tenant_names(self) -> list[str]:
+        """The tenant nodes to list."""
+        ...
+
+    async def knows_tenant(self, node: str) -> bool:
+        """Whether ``node`` has a view (else the detail is a 404)."""
+        ...
+
+    async def tenant_figures(self, node: str) -> TenantFigures: ...
+
+    async def budgets(self, node: str) -> list[BudgetSpend]:
+        """The node's own budgets (not its ancestors')."""
+        ...
+
+    async def keys(self, node: str) -> list[KeyRecord]:
+        """Active keys of the node and the nodes below it."""
+        ...
+
+    async def models(self, node: str) -> list[str]: ...
+
+    async def recent_calls(
+        self,
+        limit: int,
+        tenant: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+    ) -> list[Row]:
+        """``status`` matches the HTTP status or the outcome; ``model`` requested or served."""
+        ...
+
+    async def tenant_errors(self, node: str) -> list[Row]:
+        """The node's last failed calls."""
+        ...
+
+    async def deployments(self) -> list[DeploymentState]: ...
+
+    async def cache(self) -> CacheCounts: ...
 
 
 # -- tenants ---------------------------------------------------------------------------------
 
 
-async def tenant_row(gw: Gateway, live: LiveState, node: str) -> dict[str, Any]:
-    row = live.tenant_view(node)
-    row["spend_today"] = format_usd(row["spend_today_nanos"])
-    row["spend_month"] = format_usd(row["spend_month_nanos"])
-    row["burn_per_hour"] = format_usd(row["burn_per_hour_nanos"])
-    row["budgets"] = await budgets(gw, node, row["burn_per_hour_nanos"], live.clock.wall())
+async def tenants_view(data: OpsData) -> Row:
+    """Every tenant node's row."""
+    return {"tenants": [await tenant_row(data, node) for node in await data.tenant_names()]}
+
+
+async def tenant_row(data: OpsData, node: str) -> Row:
+    """Live figures of one node with dollar strings, and its own budgets."""
+    figures = await data.tenant_figures(node)
+    row = figures.as_dict()
+    row["spend_today"] = format_usd(figures.spend_today_nanos)
+    row["spend_month"] = format_usd(figures.spend_month_nanos)
+    row["burn_per_hour"] = format_usd(figures.burn_per_hour_nanos)
+    now = data.now()
+    row["budgets"] = [
+        budget_row(b.spec, b.spent_nanos, figures.burn_per_hour_nanos, now)
+        for b in await data.budgets(node)
+    ]
     return row
 
 
-async def budgets(gw: Gateway, node: str, burn_per_hour: int, now: float) -> list[dict[str, Any]]:
-    """The node's own budgets: spend from the limit store (what admission enforces) and when
-    the last hour's burn rate would exhaust each within its period."""
-    out = []
-    for limits in gw.limiter.chain(node):
-        if limits.node != node:
-            continue
-        for spec in limits.budgets:
-            usage = await gw.limiter.store.spend(node, spec)
-            out.append(budget_row(spec, usage.spent_nanos, burn_per_hour, now))
-    return out
+async def tenant_detail(data: OpsData, node: str) -> Row:
+    """The node's row plus its keys, models, last calls and last errors; ``NotFound`` for a
+    node ``data`` does not know."""
+    if not await data.knows_tenant(node):
+        raise NotFound(f"no tenant {node!r}", code="not_found")
+    row = await tenant_row(data, node)
+    row["keys"] = [key_row(k) for k in await data.keys(node)]
+    row["models"] = await data.models(node)
+    row["calls"] = await data.recent_calls(DETAIL_CALLS, tenant=node)
+    row["errors"] = await data.tenant_errors(node)
+    return row
 
 
-def budget_row(spec: BudgetSpec, spent: int, burn_per_hour: int, now: float) -> dict[str, Any]:
+def key_row(key: KeyRecord) -> Row:
+    return {
+        "id": key.id,
+        "tenant": key.tenant,
+        "name": key.name,
+        "prefix": key.prefix,
+        "created_at": key.created_at,
+    }
+
+
+def budget_row(spec: BudgetSpec, spent: int, burn_per_hour: int, now: float) -> Row:
+    """One budget with its spend, share used and projected exhaustion."""
     pct = None
     if spec.limit_nanos > 0:
         pct = str((Decimal(spent * 100) / spec.limit_nanos).quantize(Decimal("0.1")))
@@ -163,69 +192,28 @@ def exhaustion_at(spec: BudgetSpec, spent: int, burn_per_hour: int, now: float) 
     return round(at, 3) if at < period_end(spec.period, now, spec.window_s) else None
 
 
-async def tenant_detail(gw: Gateway, live: LiveState, node: str) -> dict[str, Any]:
-    if node not in live.tenants and not gw.policy(node).known:
-        raise NotFound(f"no tenant {node!r}", code="not_found")
-    row = await tenant_row(gw, live, node)
-
-    def read_keys() -> list[dict[str, Any]]:
-        conn = open_db(gw.state_path, readonly=True)
-        try:
-            return [
-                {
-                    "id": k.id,
-                    "tenant": k.tenant,
-                    "name": k.name,
-                    "prefix": k.prefix,
-                    "created_at": k.created_at,
-                }
-                for k in KeyStore(conn).list(node)
-            ]
-        finally:
-            conn.close()
-
-    row["keys"] = await asyncio.to_thread(read_keys)
-    row["models"] = [m.name for m in gw.visible_models(node)]
-    row["calls"] = live.recent_calls(DETAIL_CALLS, tenant=node)
-    row["errors"] = live.tenant_errors(node)
-    return row
+# -- deployments, cache, calls ---------------------------------------------------------------
 
 
-# -- deployments and cache -------------------------------------------------------------------
+async def deployments_view(data: OpsData) -> Row:
+    return {"deployments": [deployment_row(d) for d in await data.deployments()]}
 
 
-def deployments_view(gw: Gateway, live: LiveState) -> list[dict[str, Any]]:
-    ids = dict.fromkeys(
-        f"{d.provider}/{d.model}" for m in gw.settings.models.values() for d in m.deployments
-    )
-    out = []
-    for dep_id in ids:
-        stats = gw.breakers.get(dep_id).stats()
-        health = gw.health.peek(dep_id)
-        out.append(
-            {
-                "deployment": dep_id,
-                "state": stats["state"],
-                "forced": stats["forced"],
-                "retry_after_s": round(stats["retry_after_s"], 3),
-                "in_flight": health.in_flight if health is not None else 0,
-                **live.deployment_view(dep_id),
-                "transitions": [
-                    {
-                        "at": t["at"],
-                        "from": t["from_state"],
-                        "to": t["to_state"],
-                        "reason": t["reason"],
-                    }
-                    for t in stats["transitions"]
-                ],
-            }
-        )
-    return out
+def deployment_row(d: DeploymentState) -> Row:
+    return {
+        "deployment": d.deployment,
+        "state": d.state,
+        "forced": d.forced,
+        "retry_after_s": round(d.retry_after_s, 3),
+        "in_flight": d.in_flight,
+        **d.figures.as_dict(),
+        "transitions": list(d.transitions),
+    }
 
 
-def cache_view(live: LiveState) -> dict[str, Any]:
-    cache = live.cache
+async def cache_view(data: OpsData) -> Row:
+    """Hit rate, hits, misses and savings in total and by tenant."""
+    cache = await data.cache()
     tenants = sorted({t for t, _ in cache.hits} | set(cache.misses) | set(cache.savings))
     rows = []
     for tenant in tenants:
@@ -243,7 +231,7 @@ def cache_view(live: LiveState) -> dict[str, Any]:
     return {"enabled": cache.enabled, **total, "by_tenant": rows}
 
 
-def cache_row(exact: int, semantic: int, misses: int, saved: int) -> dict[str, Any]:
+def cache_row(exact: int, semantic: int, misses: int, saved: int) -> Row:
     lookups = exact + semantic + misses
     return {
         "hit_rate": round((exact + semantic) / lookups, 4) if lookups else None,
@@ -255,51 +243,11 @@ def cache_row(exact: int, semantic: int, misses: int, saved: int) -> dict[str, A
     }
 
 
-# -- the call stream -------------------------------------------------------------------------
-
-
-async def stream_calls(live: LiveState, scope: Scope, receive: Receive, send: Send) -> None:
-    """SSE of finished calls until the client disconnects or the gateway stops.
-
-    A subscriber that falls behind loses its oldest events; it then gets an ``event: dropped``
-    with ``{"missed": n}`` before the next calls."""
-    sub = live.subscribe(query_args(scope).get("tenant") or None)
-    watcher = asyncio.create_task(watch_disconnect(receive, sub))
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        await send({"type": "http.response.body", "body": b": connected\n\n", "more_body": True})
-        await pump(sub, send)
-        with contextlib.suppress(Exception):
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except OSError:  # the client went away mid-write
-        pass
-    finally:
-        live.unsubscribe(sub)
-        watcher.cancel()
-
-
-async def pump(sub: Subscriber, send: Send, keepalive_s: float = KEEPALIVE_S) -> None:
-    """Write the subscriber's events as SSE until it is closed."""
-    while not sub.closed:
-        try:
-            await asyncio.wait_for(sub.wake.wait(), keepalive_s)
-        except TimeoutError:
-            await send(
-                {"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True}
-            )
-            continue
-        events, missed = sub.drain()
-        if sub.closed:
-            return
-        chunks = [format_event(orjson.dumps({"missed": missed}), "dropped")] if missed else []
-        chunks += [format_event(orjson.dumps(e), "call") for e in events]
-        if chunks:
-            await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
-
-
-async def watch_disconnect(receive: Receive, sub: Subscriber) -> None:
-    """Close the subscriber when the client disconnects."""
-    with contextlib.suppress(Exception):
-        while (await receive())["type"] != "http.disconnect":
-            pass
-    sub.close()
+async def calls_view(
+    data: OpsData,
+    limit: int,
+    tenant: str | None = None,
+    model: str | None = None,
+    status: str | None = None,
+) -> Row:
+    return {"calls": await data.recent_calls(limit, tenant, model, status)}

@@ -43,17 +43,7 @@ class BreakerStore:
     def load(self) -> dict[str, dict[str, Any]]:
         """Every saved snapshot: deployment id -> snapshot. Unreadable rows are skipped."""
         with self._connect() as conn:
-            rows = conn.execute("SELECT deployment, snapshot FROM breakers").fetchall()
-        result: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            try:
-                snapshot = json.loads(row["snapshot"])
-            except ValueError:
-                log.warning("ignoring unreadable breaker snapshot for %s", row["deployment"])
-                continue
-            if isinstance(snapshot, dict):
-                result[row["deployment"]] = snapshot
-        return result
+            return load_snapshots(conn)
 
     def save(self, snapshots: Mapping[str, Mapping[str, Any]]) -> None:
         """Upsert the snapshots, all in one transaction."""
@@ -87,18 +77,45 @@ class BreakerStore:
         self, deployment: str | None = None, limit: int = DEFAULT_RECENT
     ) -> list[Transition]:
         """The latest transitions, newest first; of one deployment, or of all when None."""
-        sql = "SELECT deployment, at, from_state, to_state, reason FROM breaker_events"
-        params: list[Any] = []
-        if deployment is not None:
-            sql += " WHERE deployment = ?"
-            params.append(deployment)
-        sql += " ORDER BY at DESC, id DESC LIMIT ?"
-        params.append(max(0, int(limit)))
         with self._connect() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [
-            Transition(
-                row["deployment"], row["at"], row["from_state"], row["to_state"], row["reason"]
-            )
-            for row in rows
-        ]
+            return recent_transitions(conn, deployment, limit)
+
+
+# -- readers over an open connection (also a read-only one, as the operator tools use) --------
+
+
+def load_snapshots(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Every saved snapshot: deployment id -> snapshot. Unreadable rows are skipped."""
+    rows = conn.execute("SELECT deployment, snapshot FROM breakers").fetchall()
+    result: dict[str, dict[str, Any]] = {}
+    for deployment, text in rows:
+        try:
+            snapshot = json.loads(text)
+        except ValueError:
+            log.warning("ignoring unreadable breaker snapshot for %s", deployment)
+            continue
+        if isinstance(snapshot, dict):
+            result[str(deployment)] = snapshot
+    return result
+
+
+def recent_transitions(
+    conn: sqlite3.Connection, deployment: str | None = None, limit: int = DEFAULT_RECENT
+) -> list[Transition]:
+    """The latest transitions, newest first; of one deployment, or of all when None."""
+    sql = "SELECT deployment, at, from_state, to_state, reason FROM breaker_events"
+    params: list[Any] = []
+    if deployment is not None:
+        sql += " WHERE deployment = ?"
+        params.append(deployment)
+    sql += " ORDER BY at DESC, id DESC LIMIT ?"
+    params.append(max(0, int(limit)))
+    return [Transition(*row) for row in conn.execute(sql, params).fetchall()]
+
+
+def saved_retry_after(snapshot: Mapping[str, Any], now: float) -> float:
+    """Seconds until a breaker saved open may let a probe through (0 unless it is open)."""
+    if str(snapshot.get("state", "closed")) != "open":
+        return 0.0
+    until = (snapshot.get("opened_at") or 0.0) + (snapshot.get("cooldown_s") or 0.0)
+    return max(0.0, until - now)

@@ -85,6 +85,13 @@ def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def tokens(value: int | dict[str, Any] | None) -> str:
+    """A call's tokens: a count, or input + output of the admin API's ``tokens`` object."""
+    if isinstance(value, dict):
+        return str(int(value.get("input") or 0) + int(value.get("output") or 0))
+    return str(value or 0)
+
+
 def rate(value: float | None) -> str:
     """A 0..1 ratio as a percentage."""
     return "-" if value is None else f"{100 * value:.1f}%"

@@ -11,7 +11,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Label, Static
 
-from llmgw.tui import format as fmt
+import llmgw.tui.format as fmt
 from llmgw.tui.source import Row, Source, SourceError
 
 HELP_ROWS: tuple[tuple[str, str], ...] = (
@@ -167,7 +167,7 @@ class TenantScreen(Screen[None]):
                 str(c.get("provider") or "-"),
                 fmt.status_text(c.get("status"), c.get("outcome")),
                 fmt.ms(c.get("latency_ms")),
-                str(c.get("tokens") or 0),
+                fmt.tokens(c.get("tokens")),
                 fmt.money(c.get("cost_nanos")),
             )
 

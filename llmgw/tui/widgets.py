@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from llmgw.tui import format as fmt
+import llmgw.tui.format as fmt
 
 Row = dict[str, Any]
 TAIL_MAX = 500
@@ -242,7 +242,7 @@ class CallTail(DataTable[Any]):
             served,
             status,
             fmt.ms(call.get("latency_ms")),
-            str(call.get("tokens") or 0),
+            fmt.tokens(call.get("tokens")),
             fmt.money(call.get("cost_nanos")),
         )
 

@@ -17,11 +17,12 @@ import pytest
 import typer
 from textual.pilot import Pilot
 
+from llmgw.limits.periods import period_start
 from llmgw.store.db import open_db
 from llmgw.tui.app import GatewayTUI
 from llmgw.tui.screens import ConfirmScreen, HelpScreen, TenantScreen
 from llmgw.tui.source import AdminSource
-from llmgw.tui.state_source import StateSource, period_starts
+from llmgw.tui.state_source import StateSource
 from llmgw.tui.widgets import TAIL_MAX, CallTail, DeploymentsTable, TenantsTable
 from tests.conftest import free_port, llmgw_cmd, start_process
 from tests.integration.conftest import create_key
@@ -425,7 +426,7 @@ def test_a_million_row_state_file_opens_and_renders_fast(tmp_path: Path) -> None
         assert elapsed < 6.0  # about 1 s on a laptop; generous for a loaded CI machine
         total = sum(r["spend_month_nanos"] for r in table.data.values())
         # every row after the start of the UTC month, at 1000 nanodollars each
-        month_start = period_starts(now)[1]
+        month_start = period_start("month", now)
         first = max(0, int((month_start - (now - 30 * 86400)) / (30 * 86400 / 1_000_000)) - 1)
         assert abs(total - (1_000_000 - first) * 1000) <= 2000
 
@@ -465,4 +466,4 @@ def test_cli_unreachable_gateway_or_bad_key_is_one_line(fake: FakeAdmin) -> None
 
 def test_cli_missing_state_file_is_one_line(tmp_path: Path) -> None:
     result = run_cli("--state", str(tmp_path / "nope.db"))
-    assert result.exit_code == 1 and "no state file" in result.output
+    assert result.exit_code == 1 and "no state at" in result.output

@@ -14,6 +14,7 @@ import pytest
 from llmgw.audit.record import INSERT_SQL, AuditRecord
 from llmgw.limits.model import BudgetSpec
 from llmgw.ops import views as admin_views
+from llmgw.ops.admin_views import pump
 from llmgw.ops.live import (
     LATENCY_RING,
     TAIL_RING,
@@ -216,7 +217,7 @@ def test_pump_writes_sse_events_and_keepalives() -> None:
         live = make()
         sub = live.subscribe(size=2)
         sink = Sink()
-        task = asyncio.create_task(admin_views.pump(sub, sink, keepalive_s=0.01))
+        task = asyncio.create_task(pump(sub, sink, keepalive_s=0.01))
         for i in range(4):  # before the pump runs: two are dropped
             live.observe(rec(id=f"req_{i}"))
         await asyncio.sleep(0.05)
