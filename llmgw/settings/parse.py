@@ -41,11 +41,11 @@ from llmgw.settings.schema import (
     Price,
     ProviderConfig,
     ProviderKind,
-    Retention,
     ServerConfig,
     Settings,
     TenantConfig,
 )
+from llmgw.types import Retention
 
 __all__ = ["ConfigError", "key_join", "parse_audit_security", "parse_settings"]
 
