@@ -16,6 +16,8 @@ from llmgw.audit import writer as writer_mod
 from llmgw.audit.commits import NotCommitted
 from llmgw.audit.rows import Pending
 from llmgw.audit.writer import AuditWriter, WriterClosed
+from llmgw.settings import ConfigError
+from llmgw.settings.parse import parse_settings
 from tests.unit.test_audit_writer import rows, sample
 
 WAIT_S = 10.0  # every await below is bounded: a hang fails the test instead of stalling it
@@ -228,3 +230,11 @@ def test_waiters_of_a_closed_event_loop_do_not_break_the_writer(tmp_path: Path) 
     run(main())
     assert w.close()
     assert stored_ids(path) == {orphan.id, later.id}
+
+
+def test_the_durability_setting_defaults_to_batched_and_takes_strict() -> None:
+    base = {"providers": {"m": {"kind": "mock"}}}
+    assert parse_settings(base).audit.durability == "batched"
+    assert parse_settings({**base, "audit": {"durability": "strict"}}).audit.durability == "strict"
+    with pytest.raises(ConfigError, match=r"audit\.durability.*unknown durability 'fsync'"):
+        parse_settings({**base, "audit": {"durability": "fsync"}})
