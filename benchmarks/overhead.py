@@ -6,6 +6,10 @@ concurrency levels, for plain and streamed chat completions, and reports the add
 latency and the requests per second each way.
 
     python benchmarks/overhead.py [--seconds 5] [--rounds 3] [--conns 1,16,64]
+    python benchmarks/overhead.py --durability batched,strict   # one gateway per mode
+
+With several ``--durability`` modes, one gateway per mode runs (each on its own state file) and
+every round measures direct, then each gateway in turn, so the modes see the same conditions.
 
 Needs ``wrk`` (Debian package ``wrk``). Traffic stays on 127.0.0.1 and every run is bounded by
 ``--seconds``. Nothing here asserts on timing: it prints numbers for the README.
@@ -25,7 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,6 +40,7 @@ PROMPT = "Write one sentence about gateways."
 
 CONFIG = """
 [audit]
+durability = "{durability}"
 flush_interval_s = 0.05
 
 [providers.upstream]
@@ -132,6 +139,67 @@ def parse_wrk(out: str) -> dict[str, float]:
     return {"p50_ms": ms(pct["50"]), "p99_ms": ms(pct["99"]), "rps": rps}
 
 
+@dataclass
+class Gateway:
+    """One ``llmgw serve`` under test, with its state file and key."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    state: Path
+    key: str
+
+
+def start_gateway(
+    home: Path,
+    config: str,
+    cpu: int | None,
+    on_fail: list[subprocess.Popen[bytes] | None],
+) -> Gateway:
+    """A gateway on ``config`` in ``home`` (its own state file), with a key for ``bench``."""
+    py = [sys.executable, "-m", "llmgw"]
+    home.mkdir(parents=True)
+    (home / "llmgw.toml").write_text(config)
+    state = home / "state.db"
+    create = ["keys", "create", "--tenant", "bench", "--name", "bench", "--json"]
+    created = subprocess.run(
+        [*py, *create, "--state", str(state)], capture_output=True, text=True, check=True
+    )
+    port = free_port()
+    serve = ["serve", "--config", str(home / "llmgw.toml"), "--state", str(state)]
+    proc = start(
+        [*py, *serve, "--port", str(port)],
+        f"http://127.0.0.1:{port}/readyz",
+        home / "gateway.log",
+        cpu,
+        on_fail=on_fail,
+    )
+    return Gateway(proc, port, state, json.loads(created.stdout)["secret"])
+
+
+def cell(
+    stream: bool,
+    conns: int,
+    durability: str,
+    direct: dict[str, float],
+    vias: list[dict[str, float]],
+    rounds: int,
+) -> dict[str, Any]:
+    """One result row: medians of the gateway's rounds against direct's."""
+    via = median_of(vias)
+    return {
+        "mode": "stream" if stream else "plain",
+        "concurrency": conns,
+        "durability": durability,
+        "direct": direct,
+        "gateway": via,
+        "rounds": rounds,
+        "gateway_rps_each_round": [round(v["rps"]) for v in vias],
+        "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
+        "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3),
+        "rps_ratio": round(via["rps"] / direct["rps"], 3),
+    }
+
+
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     """Each figure's median over the rounds."""
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -149,6 +217,11 @@ def main() -> None:
         help="give the bench tenant limits and a budget on this backend",
     )
     ap.add_argument("--streams", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument(
+        "--durability",
+        default="batched",
+        help="[audit] durability of the gateway: batched, strict, or both as batched,strict",
+    )
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/overhead.json")
     ap.add_argument(
         "--pin",
@@ -156,11 +229,14 @@ def main() -> None:
         help="pin mock+wrk to CPU 1 and the gateway to CPU 0 (taskset)",
     )
     args = ap.parse_args()
+    modes = args.durability.split(",")
+    if not modes or any(m not in ("batched", "strict") for m in modes):
+        raise SystemExit("--durability takes batched, strict or batched,strict")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     work = Path(tempfile.mkdtemp(prefix="llmgw-bench-"))
     py = [sys.executable, "-m", "llmgw"]
-    mock_port, gw_port = free_port(), free_port()
+    mock_port = free_port()
     pin_mock, pin_gw = (1, 0) if args.pin else (None, None)
     mock = start(
         [*py, "mock", "serve", "--port", str(mock_port)],
@@ -168,7 +244,7 @@ def main() -> None:
         work / "mock.log",
         pin_mock,
     )
-    config = CONFIG.format(mock=mock_port)
+    config = CONFIG.format(mock=mock_port, durability="{durability}")
     redis = None
     if args.limits != "none":
         redis_url = "redis://127.0.0.1:1/0"
@@ -191,43 +267,16 @@ def main() -> None:
             time.sleep(0.5)
             redis_url = f"redis://127.0.0.1:{redis_port}/0"
         config += LIMITS.format(backend=args.limits, redis_url=redis_url)
-    (work / "llmgw.toml").write_text(config)
-    state = work / "state.db"
-    key = json.loads(
-        subprocess.run(
-            [
-                *py,
-                "keys",
-                "create",
-                "--tenant",
-                "bench",
-                "--name",
-                "bench",
-                "--json",
-                "--state",
-                str(state),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )["secret"]
-    gw = start(
-        [
-            *py,
-            "serve",
-            "--config",
-            str(work / "llmgw.toml"),
-            "--state",
-            str(state),
-            "--port",
-            str(gw_port),
-        ],
-        f"http://127.0.0.1:{gw_port}/readyz",
-        work / "gateway.log",
-        pin_gw,
-        on_fail=[mock, redis],
-    )
+    gateways: dict[str, Gateway] = {}
+    try:
+        for mode in modes:
+            gateways[mode] = start_gateway(
+                work / mode, config.replace("{durability}", mode), pin_gw, [mock, redis]
+            )
+    except BaseException:
+        for started in gateways.values():
+            started.proc.kill()
+        raise
     results: list[dict[str, object]] = []
     try:
         for stream in (False, True) if args.streams else (False,):
@@ -240,8 +289,9 @@ def main() -> None:
             )
             gw_body = body.replace('"gpt-4o-mini"', '"bench"')
             for conns in [int(c) for c in args.conns.split(",")]:
-                directs, vias = [], []
-                for _ in range(args.rounds):  # interleaved, so drift hits both sides alike
+                directs: list[dict[str, float]] = []
+                vias: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+                for _ in range(args.rounds):  # interleaved, so drift hits every side alike
                     directs.append(
                         wrk(
                             f"http://127.0.0.1:{mock_port}/v1/chat/completions",
@@ -252,51 +302,58 @@ def main() -> None:
                             pin_mock,
                         )
                     )
-                    vias.append(
-                        wrk(
-                            f"http://127.0.0.1:{gw_port}/v1/chat/completions",
-                            gw_body,
-                            key,
-                            conns,
-                            args.seconds,
-                            pin_mock,
+                    for mode, gw in gateways.items():
+                        vias[mode].append(
+                            wrk(
+                                f"http://127.0.0.1:{gw.port}/v1/chat/completions",
+                                gw_body,
+                                gw.key,
+                                conns,
+                                args.seconds,
+                                pin_mock,
+                            )
                         )
+                direct = median_of(directs)
+                for mode in modes:
+                    row = cell(stream, conns, mode, direct, vias[mode], args.rounds)
+                    results.append(row)
+                    via = row["gateway"]
+                    print(
+                        f"{row['mode']:6} c={conns:<3} {mode:7} direct {direct['rps']:8.0f} rps "
+                        f"p50 {direct['p50_ms']:.3f} ms | gateway {via['rps']:8.0f} rps "
+                        f"p50 {via['p50_ms']:.3f} ms p99 {via['p99_ms']:.3f} ms | "
+                        f"added p50 {row['added_p50_ms']:.3f} ms p99 {row['added_p99_ms']:.3f}"
+                        f" ms | gateway rps per round {row['gateway_rps_each_round']}",
+                        flush=True,
                     )
-                direct, via = median_of(directs), median_of(vias)
-                row = {
-                    "mode": "stream" if stream else "plain",
-                    "concurrency": conns,
-                    "direct": direct,
-                    "gateway": via,
-                    "rounds": args.rounds,
-                    "gateway_rps_each_round": [v["rps"] for v in vias],
-                    "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
-                    "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3),
-                    "rps_ratio": round(via["rps"] / direct["rps"], 3),
-                }
-                results.append(row)
-                print(
-                    f"{row['mode']:6} c={conns:<3} direct {direct['rps']:8.0f} rps "
-                    f"p50 {direct['p50_ms']:.3f} ms | gateway {via['rps']:8.0f} rps "
-                    f"p50 {via['p50_ms']:.3f} ms p99 {via['p99_ms']:.3f} ms | "
-                    f"added p50 {row['added_p50_ms']:.3f} ms p99 {row['added_p99_ms']:.3f} ms"
-                    f" | gateway rps per round {[round(v['rps']) for v in vias]}",
-                    flush=True,
-                )
     finally:
-        gw.send_signal(signal.SIGTERM)
+        for gw in gateways.values():
+            gw.proc.send_signal(signal.SIGTERM)
         mock.send_signal(signal.SIGTERM)
-        gw.wait(30)
+        for gw in gateways.values():
+            gw.proc.wait(30)
         mock.wait(30)
         if redis is not None:
             redis.terminate()
     import sqlite3
 
-    rows = sqlite3.connect(state).execute("SELECT count(*) FROM audit_log").fetchone()[0]
-    print(f"audit rows written by the gateway: {rows}")
+    rows: dict[str, int] = {}
+    for mode, gw in gateways.items():
+        rows[mode] = (
+            sqlite3.connect(gw.state).execute("SELECT count(*) FROM audit_log").fetchone()[0]
+        )
+    print(f"audit rows written by the gateways: {rows}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
-        json.dumps({"seconds": args.seconds, "results": results, "audit_rows": rows}, indent=2)
+        json.dumps(
+            {
+                "seconds": args.seconds,
+                "load_average": os.getloadavg(),
+                "results": results,
+                "audit_rows": rows,
+            },
+            indent=2,
+        )
     )
     print(f"wrote {args.json}")
     shutil.rmtree(work, ignore_errors=True)

@@ -12,11 +12,30 @@ several processes write the same file. Bodies and error messages of ``retention 
 rows are redacted (``llmgw.audit.redact``) and the bodies of ``"metadata"`` rows dropped, here,
 before anything is hashed or stored. All of this runs in the writer thread, never on the event loop.
 
+Durability. ``submit`` is fire and forget: a row is committed within about
+``flush_interval_s`` (sooner when ``batch_size`` rows wait), so a crash of the process (SIGKILL,
+OOM kill) loses the rows of the last ~50 ms of calls, more if the writer has fallen behind
+(at most what is queued). ``submit_durable`` is strict: it returns a future that the writer
+thread resolves (``llmgw.audit.commits``) once the row's transaction has committed. The thread
+is woken at once and commits everything queued so far in one transaction, then wakes every
+waiter of that batch: while one commit runs the next rows gather, so under load one commit
+serves many calls (group commit). Durable rows are not refused for a full queue: each has a
+caller waiting for it, so their number is bounded by the calls in flight.
+
+The state file is in WAL mode with ``synchronous=NORMAL`` (``llmgw.store.db``), in both modes.
+A commit then appends the transaction to the WAL with ``write()`` and does not ``fsync``: once
+``COMMIT`` returns, the row is in the operating system's page cache and survives the death of
+the process, SIGKILL included; only a power loss or a kernel crash before the next checkpoint
+can take the last transactions with it. ``synchronous=FULL`` would close that window too, at
+the price of an fsync on every commit; strict mode is about the process dying, so it keeps
+NORMAL.
+
 Nothing is dropped on purpose: a full queue makes ``submit`` return False and the caller uses
 ``submit_async``, which waits for room. A batch that fails for a passing reason (disk full, the
 file locked for longer than the busy timeout, an I/O error) is logged and retried with backoff
 on a fresh connection until it goes in. Only a row that can never be stored (e.g. a duplicate
-request id) is logged by id and counted in ``failed``; bodies never reach the log.
+request id) is logged by id and counted in ``failed`` (its waiter, if any, gets
+``NotCommitted``); bodies never reach the log.
 """
 
 from __future__ import annotations
@@ -29,12 +48,13 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
-from llmgw.audit.chain import CHAINED_INSERT_HEAD, STORED_COLUMNS, canonical, chain_rows, link
+from llmgw.audit.chain import chain_rows, link
 from llmgw.audit.chain import last_hash as chain_head
+from llmgw.audit.commits import NotCommitted, Outcome, Waiter, new_waiter, wake
 from llmgw.audit.record import AuditRecord
 from llmgw.audit.redact import DEFAULT_REDACTOR, Redactor
+from llmgw.audit.rows import SINGLE_SQL, Pending, encode_rows, insert_many
 from llmgw.store.db import open_db
 
 log = logging.getLogger("llmgw.audit")
@@ -47,6 +67,10 @@ _PERMANENT = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.Interfac
 
 class WriterClosed(RuntimeError):
     """``submit`` after ``close``: the row would never be written."""
+
+
+Entry = tuple[AuditRecord, Waiter | None]
+"""A queued row and, for a durable one, who waits for its commit."""
 
 
 class AuditWriter:
@@ -74,12 +98,14 @@ class AuditWriter:
         self.flush_interval_s = flush_interval_s
         self.queue_size = queue_size
         self.redactor = redactor if redactor is not None else DEFAULT_REDACTOR
-        self._queue: deque[AuditRecord] = deque()
+        self._queue: deque[Entry] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._submitted = 0
         self._closing = False
+        self._stopped = False  # the thread has ended (closed, or died of a bug)
+        self._waiting: set[Waiter] = set()  # durable rows not yet resolved
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self.written = 0
@@ -95,7 +121,7 @@ class AuditWriter:
                 raise WriterClosed("the audit writer is closed")
             if len(self._queue) >= self.queue_size:
                 return False
-            self._queue.append(rec)
+            self._queue.append((rec, None))
             self._submitted += 1
             waiting = len(self._queue)
         if waiting >= self.batch_size and not self._wake.is_set():
@@ -109,6 +135,24 @@ class AuditWriter:
             self._wake.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.flush_interval_s)
+
+    def submit_durable(self, rec: AuditRecord) -> asyncio.Future[None]:
+        """Queue ``rec`` and return a future resolved once its row is committed.
+
+        Call from the event loop. The future gets ``NotCommitted`` if the row can never be
+        stored or the writer stops without storing it; cancelling it does not withdraw the row.
+        Raises ``WriterClosed`` after ``close`` (or if the writer thread has died).
+        """
+        waiter = new_waiter()
+        with self._lock:
+            if self._closing or self._stopped:
+                raise WriterClosed("the audit writer is closed")
+            self._queue.append((rec, waiter))
+            self._submitted += 1
+            self._waiting.add(waiter)
+        if not self._wake.is_set():
+            self._wake.set()
+        return waiter.future
 
     @property
     def pending(self) -> int:
@@ -138,7 +182,11 @@ class AuditWriter:
         return True
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Write everything queued, stop the thread; False if it did not finish in time."""
+        """Write everything queued, stop the thread; False if it did not finish in time.
+
+        Every durable waiter is resolved when this returns: committed, or ``NotCommitted``
+        for rows still unwritten when ``timeout`` ran out (they may still go in later).
+        """
         with self._lock:
             self._closing = True
         self.start()
@@ -150,7 +198,15 @@ class AuditWriter:
             log.error(
                 "audit writer did not finish in %.1fs; %d rows pending", timeout, self.pending
             )
+            self._fail_waiting("the audit writer was closed before this row was committed")
         return done
+
+    def _fail_waiting(self, why: str) -> None:
+        """Wake every unresolved durable waiter with ``NotCommitted``."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, set()
+        if waiting:
+            wake([(waiter, NotCommitted(why)) for waiter in waiting])
 
     # -- writer thread ---------------------------------------------------------------------
 
@@ -164,26 +220,32 @@ class AuditWriter:
                 if self._closing and not self._queue:
                     break
         finally:
+            with self._lock:
+                self._stopped = True
+            self._fail_waiting("the audit writer stopped before this row was committed")
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
-    def _take(self, n: int) -> list[AuditRecord]:
+    def _take(self, n: int) -> list[Entry]:
         queue = self._queue
-        batch: list[AuditRecord] = []
+        batch: list[Entry] = []
         while queue and len(batch) < n:
             batch.append(queue.popleft())
         return batch
 
-    def _write_batch(self, batch: list[AuditRecord]) -> None:
-        """Commit ``batch``; retry passing failures until it goes in."""
-        rows, unencodable = _rows(batch, self.redactor)
-        rejected = 0
+    def _write_batch(self, batch: list[Entry]) -> None:
+        """Commit ``batch``, retrying passing failures until it goes in; then wake its waiters."""
+        rows, kept = encode_rows([entry[0] for entry in batch], self.redactor)
+        rejected: set[int] = set()  # positions in ``rows``
         singly = False
         delay = RETRY_FIRST_S
         while rows:
             try:
-                rejected = self._insert_singly(rows) if singly else self._insert(rows)
+                if singly:
+                    rejected = self._insert_singly(rows)
+                else:
+                    self._insert(rows)
                 break
             except _PERMANENT as exc:
                 log.error(
@@ -202,9 +264,22 @@ class AuditWriter:
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
         with self._progress:
-            self.written += len(rows) - rejected
-            self.failed += unencodable + rejected
+            self.written += len(rows) - len(rejected)
+            self.failed += len(batch) - len(rows) + len(rejected)
             self._progress.notify_all()
+        self._settle(batch, set(kept) - {kept[i] for i in rejected})
+
+    def _settle(self, batch: list[Entry], stored: set[int]) -> None:
+        """Wake the waiters of ``batch``; ``stored`` holds the positions that were committed."""
+        outcomes: list[Outcome] = [
+            (waiter, None if i in stored else NotCommitted(f"audit row {rec.id} cannot be stored"))
+            for i, (rec, waiter) in enumerate(batch)
+            if waiter is not None
+        ]
+        if outcomes:
+            with self._lock:
+                self._waiting.difference_update(waiter for waiter, _ in outcomes)
+            wake(outcomes)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -217,8 +292,8 @@ class AuditWriter:
                 self._conn.close()
             self._conn = None
 
-    def _insert(self, rows: list[Pending]) -> int:
-        """All rows in one transaction, chained to the stored head; returns 0 or raises."""
+    def _insert(self, rows: list[Pending]) -> None:
+        """All rows in one transaction, chained to the stored head (or raises)."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -230,28 +305,27 @@ class AuditWriter:
             raise
         conn.execute("COMMIT")
         self.batches += 1
-        return 0
 
-    def _insert_singly(self, rows: list[Pending]) -> int:
-        """One transaction, one savepoint per row; returns how many rows could not go in.
+    def _insert_singly(self, rows: list[Pending]) -> set[int]:
+        """One transaction, one savepoint per row; returns the positions that could not go in.
 
         The chain advances only past rows that went in, so a rejected row leaves no gap.
         """
         conn = self._connection()
-        rejected = 0
+        rejected: set[int] = set()
         conn.execute("BEGIN IMMEDIATE")
         try:
             prev = chain_head(conn)
-            for row, payload in rows:
+            for i, (row, payload) in enumerate(rows):
                 conn.execute("SAVEPOINT one")
                 digest = link(payload, prev)
                 try:
-                    conn.execute(_SINGLE_SQL, (*row, prev, digest))
+                    conn.execute(SINGLE_SQL, (*row, prev, digest))
                     prev = digest
                 except _PERMANENT as exc:
                     conn.execute("ROLLBACK TO one")
                     log.error("audit row %s cannot be stored: %s", row[0], exc)
-                    rejected += 1
+                    rejected.add(i)
                 conn.execute("RELEASE one")
         except BaseException:
             if conn.in_transaction:
@@ -260,70 +334,3 @@ class AuditWriter:
         conn.execute("COMMIT")
         self.batches += 1
         return rejected
-
-
-Pending = tuple[tuple[Any, ...], bytes]
-"""A row's ``COLUMNS`` values and their canonical encoding, ready to be chained."""
-
-
-def _rows(batch: list[AuditRecord], redactor: Redactor) -> tuple[list[Pending], int]:
-    """Rows for ``batch`` (bodies redacted or dropped by retention) with their canonical
-    encodings; records that cannot be encoded are logged by id and skipped."""
-    rows: list[Pending] = []
-    bad = 0
-    for rec in batch:
-        try:
-            row = rec.to_row()
-            if rec.retention != "full":
-                row = _retained(row, rec, redactor)
-            payload = canonical(row)
-        except Exception as exc:
-            log.error("audit row %s cannot be encoded: %s", getattr(rec, "id", "?"), exc)
-            bad += 1
-            continue
-        rows.append((row, payload))
-    return rows, bad
-
-
-def _retained(row: tuple[Any, ...], rec: AuditRecord, redactor: Redactor) -> tuple[Any, ...]:
-    """``row`` with the bodies its retention allows: redacted, or none for "metadata".
-
-    A "redacted" row's error message is redacted as its bodies are (it may quote the request
-    back); a "metadata" row's message already holds no upstream text (``error_text``).
-    """
-    values = list(row)
-    if rec.retention == "redacted":
-        values[_BODY_AT] = redactor.body(rec.request_body)
-        values[_BODY_AT + 1] = redactor.body(rec.response_body)
-        if rec.error_message:
-            values[_ERROR_AT] = redactor.text(rec.error_message)
-    else:
-        values[_BODY_AT] = values[_BODY_AT + 1] = None
-    return tuple(values)
-
-
-_BODY_AT = STORED_COLUMNS.index("request_body")
-assert STORED_COLUMNS[_BODY_AT + 1] == "response_body"
-_ERROR_AT = STORED_COLUMNS.index("error_message")
-_PLACEHOLDERS = "(" + ", ".join("?" * len(STORED_COLUMNS)) + ")"
-_SINGLE_SQL = f"{CHAINED_INSERT_HEAD} VALUES {_PLACEHOLDERS}"
-# Rows per multi-row INSERT: 27 columns x 256 rows stays far below SQLite's 32,766 variables.
-ROWS_PER_STATEMENT = 256
-_MULTI_SQL: dict[int, str] = {}
-
-
-def insert_many(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert chained ``rows`` (``STORED_COLUMNS`` order) with one multi-row ``INSERT`` per chunk.
-
-    ``executemany`` steps the statement once per row and releases and retakes the GIL each
-    time; on a busy gateway every retake forces the event-loop thread to hand the GIL over.
-    One statement per chunk of rows keeps the writer thread out of the event loop's way
-    (measured: 20% more gateway throughput than ``executemany``).
-    """
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
-        sql = _MULTI_SQL.get(len(chunk))
-        if sql is None:
-            values = ", ".join([_PLACEHOLDERS] * len(chunk))
-            sql = _MULTI_SQL[len(chunk)] = f"{CHAINED_INSERT_HEAD} VALUES {values}"
-        conn.execute(sql, [value for row in chunk for value in row])

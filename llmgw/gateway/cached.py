@@ -14,7 +14,7 @@ import orjson
 from llmgw.cache.entry import CachedAnswer
 from llmgw.cache.service import CacheCall
 from llmgw.gateway.asgi import JSON_HEADERS, SSE_HEADERS, Send, send_bytes
-from llmgw.gateway.call import Call, record
+from llmgw.gateway.call import Call, record_durable
 from llmgw.gateway.runtime import Gateway
 from llmgw.limits.ledger import CACHE_PROVIDER
 from llmgw.types import StreamMeta, Usage
@@ -30,15 +30,21 @@ def hit_headers(call: Call, answer: CachedAnswer, created_at: float) -> list[tup
     ]
 
 
-async def send_cached(call: Call, answer: CachedAnswer, created_at: float, send: Send) -> str:
-    """Send ``answer`` to the caller; returns the answer as plain JSON text (for the audit)."""
+def plain_answer(call: Call, answer: CachedAnswer) -> bytes:
+    """The cached answer as this call's plain JSON response (also what the audit keeps)."""
+    return orjson.dumps(call.codec.encode_response(answer.response(call.request_id, int(call.ts))))
+
+
+async def send_cached(
+    call: Call, answer: CachedAnswer, created_at: float, plain: bytes, send: Send
+) -> None:
+    """Send ``answer`` to the caller: ``plain`` (from ``plain_answer``), or a whole stream."""
     req = call.request
     assert req is not None
     headers = hit_headers(call, answer, created_at)
-    plain = orjson.dumps(call.codec.encode_response(answer.response(call.request_id, int(call.ts))))
     if not req.stream:
         await send_bytes(send, 200, plain, JSON_HEADERS, headers)
-        return plain.decode()
+        return
     encoder = call.codec.StreamEncoder(
         StreamMeta(
             id=call.request_id,
@@ -51,17 +57,19 @@ async def send_cached(call: Call, answer: CachedAnswer, created_at: float, send:
     body = [encoder.start(), *(encoder.feed(chunk) for chunk in answer.chunks()), encoder.finish()]
     await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
     await send({"type": "http.response.body", "body": b"".join(body), "more_body": False})
-    return plain.decode()
 
 
 async def serve_hit(gw: Gateway, call: Call, cc: CacheCall, send: Send) -> None:
-    """Answer from the cache, plain or streamed, in the caller's format: the call costs 0."""
+    """Answer from the cache, plain or streamed, in the caller's format: the call costs 0.
+
+    The row is recorded before the answer is sent (with ``[audit] durability = "strict"``,
+    committed first), like a live answer's."""
     assert gw.cache is not None and cc.found is not None
     answer = cc.found.answer
     call.ttft_ms = call.elapsed_ms()
-    body = await send_cached(call, answer, cc.found.created_at, send)
+    plain = plain_answer(call, answer)
     if call.retention != "metadata":
-        call.response_body = body
+        call.response_body = plain.decode()
     call.usage = Usage()
     call.cost_nanos = 0
     call.attempt_log.append(
@@ -82,4 +90,7 @@ async def serve_hit(gw: Gateway, call: Call, cc: CacheCall, send: Send) -> None:
     gw.cache.served(cc, call.request_id)
     if gw.live is not None:
         gw.live.cache_hit(call.tenant, cc.kind, answer.cost_nanos)
-    record(gw, call, status=200, outcome="ok", error=None, saved_nanos=answer.cost_nanos)
+    await record_durable(
+        gw, call, status=200, outcome="ok", error=None, saved_nanos=answer.cost_nanos
+    )
+    await send_cached(call, answer, cc.found.created_at, plain, send)

@@ -19,10 +19,12 @@ import orjson
 
 from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.tokens import count_completion, count_prompt
+from llmgw.audit.commits import NotCommitted
 from llmgw.audit.record import AuditRecord, error_text, new_request_id
+from llmgw.audit.writer import WriterClosed
 from llmgw.cache.entry import CachedAnswer, storable
 from llmgw.cache.service import CacheCall
-from llmgw.errors import GatewayError, UpstreamError
+from llmgw.errors import GatewayError, InternalError, UpstreamError
 from llmgw.gateway.asgi import JSON_HEADERS, Send, send_bytes
 from llmgw.gateway.limiter import BILLED_OUTCOMES, rate_headers
 from llmgw.gateway.runtime import Gateway
@@ -210,8 +212,58 @@ def record(
     exactly one row: once recorded, later calls for it (an error surfacing after the answer
     was already settled and recorded) change nothing.
     """
-    if call.recorded:
+    rec = audit_row(gw, call, status=status, outcome=outcome, error=error, saved_nanos=saved_nanos)
+    if rec is not None and not gw.audit.submit(rec):
+        # the queue is full: hand the row over as soon as there is room; never drop it
+        task = asyncio.get_running_loop().create_task(gw.audit.submit_async(rec))
+        gw.audit_backlog.add(task)
+        task.add_done_callback(gw.audit_backlog.discard)
+
+
+async def record_durable(
+    gw: Gateway,
+    call: Call,
+    *,
+    status: int,
+    outcome: Outcome,
+    error: GatewayError | None,
+    saved_nanos: int | None = None,
+) -> None:
+    """``record``, and with ``[audit] durability = "strict"`` wait until the row is committed.
+
+    Deliveries call this before they send an answer's last bytes, so in strict mode no client
+    holds a complete answer whose row a crash could still lose. Raises ``InternalError`` if
+    the row cannot be committed (the writer refused it or stopped): the answer must not go out.
+    """
+    if gw.settings.audit.durability != "strict":
+        record(gw, call, status=status, outcome=outcome, error=error, saved_nanos=saved_nanos)
         return
+    rec = audit_row(gw, call, status=status, outcome=outcome, error=error, saved_nanos=saved_nanos)
+    if rec is None:
+        return
+    try:
+        await gw.audit.submit_durable(rec)
+    except (NotCommitted, WriterClosed) as exc:
+        log.error("audit row %s was not committed: %s", call.request_id, exc)
+        raise InternalError(
+            f"internal error (the call's audit record could not be stored); "
+            f"request id {call.request_id}"
+        ) from None
+
+
+def audit_row(
+    gw: Gateway,
+    call: Call,
+    *,
+    status: int,
+    outcome: Outcome,
+    error: GatewayError | None,
+    saved_nanos: int | None,
+) -> AuditRecord | None:
+    """The call's one audit row (None if it already has one), shown to the live view and
+    offered to shadow traffic; ``record`` and ``record_durable`` hand it to the writer."""
+    if call.recorded:
+        return None
     call.recorded = True
     req = call.request
     usage = call.usage or Usage()
@@ -251,8 +303,4 @@ def record(
         gw.live.observe(rec)
     if gw.shadow is not None and outcome == "ok" and req is not None and not hit:
         gw.shadow.maybe_mirror(rec.tenant, req, call.request_id, call.api)
-    if not gw.audit.submit(rec):
-        # the queue is full: hand the row over as soon as there is room; never drop it
-        task = asyncio.get_running_loop().create_task(gw.audit.submit_async(rec))
-        gw.audit_backlog.add(task)
-        task.add_done_callback(gw.audit_backlog.discard)
+    return rec

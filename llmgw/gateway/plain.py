@@ -10,7 +10,7 @@ import orjson
 
 from llmgw.errors import UpstreamError
 from llmgw.gateway.asgi import JSON_HEADERS, Send, send_bytes
-from llmgw.gateway.call import Call, record, remember, settle
+from llmgw.gateway.call import Call, record_durable, remember, settle
 from llmgw.gateway.runtime import Gateway
 from llmgw.routing.attempts import attempt
 from llmgw.routing.policy import RoutePlan
@@ -76,8 +76,8 @@ async def answer(gw: Gateway, call: Call, resp: ChatResponse, send: Send) -> Non
     body = orjson.dumps(call.codec.encode_response(resp))
     if call.retention != "metadata":  # "redacted" bodies are redacted by the writer
         call.response_body = body.decode()
+    await record_durable(gw, call, status=200, outcome="ok", error=None)  # strict: committed
     await send_bytes(send, 200, body, JSON_HEADERS, call.headers())
-    record(gw, call, status=200, outcome="ok", error=None)
     remember(gw, call, resp.content, resp.finish_reason, bool(resp.tool_calls), resumed=False)
 
 
@@ -94,5 +94,5 @@ async def answer_degraded(
     if call.retention != "metadata":  # "redacted" bodies are redacted by the writer
         call.response_body = body.decode()
     headers = [*call.headers(), (b"x-llmgw-degraded", b"true")]
+    await record_durable(gw, call, status=200, outcome="degraded", error=cause)
     await send_bytes(send, 200, body, JSON_HEADERS, headers)
-    record(gw, call, status=200, outcome="degraded", error=cause)

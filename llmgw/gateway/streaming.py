@@ -22,7 +22,14 @@ import orjson
 
 from llmgw.errors import GatewayError, InternalError, UpstreamError
 from llmgw.gateway.asgi import SSE_HEADERS, ClientGone, Receive, Send
-from llmgw.gateway.call import Call, estimate_usage, record, remember, settle
+from llmgw.gateway.call import (
+    Call,
+    estimate_usage,
+    record,
+    record_durable,
+    remember,
+    settle,
+)
 from llmgw.gateway.resume import combined, resume
 from llmgw.gateway.runtime import Gateway
 from llmgw.gateway.stream_parts import (
@@ -141,6 +148,7 @@ async def relay(
                 if answer.usage is None:  # the upstream reported none: count what was produced
                     answer.usage = estimate_usage(call, answer.text, answer.tool_list())
                     tail = encoder.feed(Chunk(usage=answer.usage))
+                await commit_before_end(gw, call, answer, encoder, out)  # strict: row first
                 await out.body(tail + encoder.finish(), more=False)
     except ClientTooSlow as slow:  # a final write stalled
         outcome, error = "aborted", slow.error
@@ -226,8 +234,27 @@ async def pump(
             await out.body(data)
 
 
+async def commit_before_end(
+    gw: Gateway, call: Call, answer: Assembled, encoder: StreamEncoder, out: Writer
+) -> None:
+    """Settle and record a stream that ended well, before its final event is sent; with
+    ``[audit] durability = "strict"``, wait until the row is committed. If it cannot be, the
+    stream ends with an in-band error instead of its final event, and ``InternalError`` is
+    raised. ``relay``'s ``finally`` then finds the call settled and recorded."""
+    settle_stream(gw, call, answer)
+    try:
+        await record_durable(gw, call, status=200, outcome="ok", error=None)
+    except InternalError as err:
+        await out.body(encoder.error(err), more=False)
+        raise
+
+
 def settle_stream(gw: Gateway, call: Call, answer: Assembled) -> None:
-    """Usage from the provider when it reported it, else counted from what was produced."""
+    """Usage from the provider when it reported it, else counted from what was produced.
+
+    Nothing to do once the call is recorded (``commit_before_end`` settled it already)."""
+    if call.recorded:
+        return
     usage = settle(gw, call, answer.usage, answer.text, answer.tool_list())
     if call.retention != "metadata":  # "redacted" bodies are redacted by the writer
         resp = ChatResponse(

@@ -31,6 +31,7 @@ from llmgw.settings.schema import (
     DEFAULT_PORT,
     DEFAULT_READ_TIMEOUT_S,
     DEFAULT_WRITE_TIMEOUT_S,
+    DURABILITIES,
     PROVIDER_KINDS,
     RETENTIONS,
     STRATEGIES,
@@ -80,7 +81,14 @@ SERVER_KEYS = (
     "admin_key_env",
     "write_timeout_s",
 )
-AUDIT_KEYS = ("queue_size", "batch_size", "flush_interval_s", "redact_patterns", "key_env")
+AUDIT_KEYS = (
+    "durability",
+    "queue_size",
+    "batch_size",
+    "flush_interval_s",
+    "redact_patterns",
+    "key_env",
+)
 PROVIDER_KEYS = (
     "kind",
     "base_url",
@@ -155,6 +163,10 @@ class _Parser(CacheReader):
         return AuditConfig(
             redact_patterns=security.redact_patterns,
             key_env=security.key_env,
+            durability=self.choice(  # type: ignore[arg-type]
+                t, "durability", "audit", DURABILITIES, "durability"
+            )
+            or "batched",
             queue_size=self.integer(t, "queue_size", "audit", DEFAULT_AUDIT_QUEUE, 1),
             batch_size=self.integer(t, "batch_size", "audit", DEFAULT_AUDIT_BATCH, 1),
             flush_interval_s=self.number(t, "flush_interval_s", "audit", DEFAULT_AUDIT_FLUSH_S),

@@ -227,8 +227,14 @@ class LimitsConfig:
     alert_webhook: str | None = None  # POSTed a JSON alert at 50/80/100% of a budget
 
 
+Durability = Literal["batched", "strict"]
+DURABILITIES: tuple[str, ...] = ("batched", "strict")
+
+
 @dataclass(slots=True, frozen=True)
 class AuditConfig:
+    # "batched": rows committed within flush_interval_s; "strict": before the answer's last byte
+    durability: Durability = "batched"
     queue_size: int = DEFAULT_AUDIT_QUEUE
     batch_size: int = DEFAULT_AUDIT_BATCH
     flush_interval_s: float = DEFAULT_AUDIT_FLUSH_S
