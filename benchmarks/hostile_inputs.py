@@ -102,7 +102,8 @@ OAI_TOOL_300 = (
     f'{{"type":"object","properties":{{"x":{nested_obj(300)}}}}}}}}}]'
 )
 ANT_TOOL_300 = (
-    f'"tools":[{{"name":"f","input_schema":{{"type":"object","properties":{{"x":{nested_obj(300)}}}}}}}]'
+    '"tools":[{"name":"f","input_schema":{"type":"object","properties":{"x":'
+    f"{nested_obj(300)}}}}}}}]"
 )
 
 # (case, tenant or "admin", method, path, body)
@@ -119,26 +120,86 @@ CASES: list[Case] = [
         "oai",
         oai(f'"stream":true,"x":{nested(300)}'),
     ),
-    ("openai response_format.type []", "plain", "POST", "oai", oai('"response_format":{"type":[]}')),
-    ("openai tool schema 300 deep, stream", "plain", "POST", "oai", oai(f'"stream":true,{OAI_TOOL_300}')),
+    (
+        "openai response_format.type []",
+        "plain",
+        "POST",
+        "oai",
+        oai('"response_format":{"type":[]}'),
+    ),
+    (
+        "openai tool schema 300 deep, stream",
+        "plain",
+        "POST",
+        "oai",
+        oai(f'"stream":true,{OAI_TOOL_300}'),
+    ),
     ("openai max_tokens 2^63", "plain", "POST", "oai", oai(f'"max_tokens":{2**63}')),
     ("openai seed 2^64", "plain", "POST", "oai", oai(f'"seed":{2**64}')),
     ("openai n 2^63", "plain", "POST", "oai", oai(f'"n":{2**63}')),
     ("openai lone surrogate \\ud800", "plain", "POST", "oai", oai('"user":"\\ud800"')),
-    ("openai invalid UTF-8", "plain", "POST", "oai", oai('"user":"\xff"').replace(b"\xc3\xbf", b"\xff")),
+    (
+        "openai invalid UTF-8",
+        "plain",
+        "POST",
+        "oai",
+        oai('"user":"\xff"').replace(b"\xc3\xbf", b"\xff"),
+    ),
     ("openai NaN literal", "plain", "POST", "oai", oai('"temperature":NaN')),
     ("anthropic nested 300, cache on", "cached", "POST", "ant", ant(f'"x":{nested(300)}')),
     ("anthropic image media_type []", "plain", "POST", "ant", ant(messages=IMAGE_LIST)),
-    ("anthropic assistant block type []", "plain", "POST", "ant", ant(messages=ASSISTANT_TYPE_LIST)),
+    (
+        "anthropic assistant block type []",
+        "plain",
+        "POST",
+        "ant",
+        ant(messages=ASSISTANT_TYPE_LIST),
+    ),
     ("anthropic tool_use.input 1000 deep", "plain", "POST", "ant", ant(messages=TOOL_USE_1000)),
     ("anthropic tool_use.input 300 deep", "plain", "POST", "ant", ant(messages=TOOL_USE_300)),
-    ("anthropic tool schema 300, stream", "plain", "POST", "ant", ant(f'"stream":true,{ANT_TOOL_300}')),
-    ("anthropic max_tokens 2^63", "plain", "POST", "ant", ant().replace(b":16,", f":{2**63},".encode())),
+    (
+        "anthropic tool schema 300, stream",
+        "plain",
+        "POST",
+        "ant",
+        ant(f'"stream":true,{ANT_TOOL_300}'),
+    ),
+    (
+        "anthropic max_tokens 2^63",
+        "plain",
+        "POST",
+        "ant",
+        ant().replace(b":16,", f":{2**63},".encode()),
+    ),
     ("cache flag nested 300", "cached", "POST", "flag", f'{{"request_id":{nested(300)}}}'.encode()),
-    ("admin fault after_tokens 2^63", "admin", "POST", "faults", b'{"deployment":"*","kind":"cut","after_tokens":9223372036854775808}'),
-    ("admin fault after_tokens 2^64", "admin", "POST", "faults", b'{"deployment":"*","kind":"cut","after_tokens":18446744073709551616}'),
-    ("admin fault for_s 2^64", "admin", "POST", "faults", b'{"deployment":"*","kind":"reset","for_s":18446744073709551616}'),
-    ("admin fault count 2^63", "admin", "POST", "faults", b'{"deployment":"*","kind":"reset","count":9223372036854775808}'),
+    (
+        "admin fault after_tokens 2^63",
+        "admin",
+        "POST",
+        "faults",
+        b'{"deployment":"*","kind":"cut","after_tokens":9223372036854775808}',
+    ),
+    (
+        "admin fault after_tokens 2^64",
+        "admin",
+        "POST",
+        "faults",
+        b'{"deployment":"*","kind":"cut","after_tokens":18446744073709551616}',
+    ),
+    (
+        "admin fault for_s 2^64",
+        "admin",
+        "POST",
+        "faults",
+        b'{"deployment":"*","kind":"reset","for_s":18446744073709551616}',
+    ),
+    (
+        "admin fault count 2^63",
+        "admin",
+        "POST",
+        "faults",
+        b'{"deployment":"*","kind":"reset","count":9223372036854775808}',
+    ),
     ("admin breaker nested 600", "admin", "POST", "breaker", f'{{"force":{nested(600)}}}'.encode()),
     ("admin budget rpm 2^64", "admin", "POST", "budget", f'{{"rpm":{2**64}}}'.encode()),
 ]
@@ -208,7 +269,18 @@ def run(src: Path, workdir: Path) -> tuple[list[Row], str]:
         keys = {}
         for tenant in ("cached", "plain"):
             out = subprocess.run(
-                [*py, "keys", "create", "-t", tenant, "-n", "probe", "--json", "--state", str(state)],
+                [
+                    *py,
+                    "keys",
+                    "create",
+                    "-t",
+                    tenant,
+                    "-n",
+                    "probe",
+                    "--json",
+                    "--state",
+                    str(state),
+                ],
                 capture_output=True,
                 check=True,
                 env=env,

@@ -27,6 +27,7 @@ from llmgw.accounting.tokens import count_completion, count_prompt
 from llmgw.audit import query as audit_query
 from llmgw.errors import BadRequest, GatewayError, UpstreamError
 from llmgw.gateway.runtime import Gateway
+from llmgw.jsontext import dumps_text
 from llmgw.replay.runs import RunResult
 from llmgw.routing.attempts import attempt
 from llmgw.routing.policy import plan
@@ -159,7 +160,7 @@ async def send_once(gw: Gateway, target: ModelConfig, item: ReplayItem) -> RunRe
     req = item.request.with_model(hop.deployment.model)
     usage = resp.usage = _usage(hop.deployment.model, req, resp)
     price = gw.prices.lookup(hop.provider.kind, hop.deployment.model)
-    body = orjson.dumps(codec_for(item.api).encode_response(resp)).decode()
+    body = dumps_text(codec_for(item.api).encode_response(resp))
     ms = (time.perf_counter() - t0) * 1000.0
     return RunResult(
         item.original_id,
