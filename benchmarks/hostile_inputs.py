@@ -106,102 +106,65 @@ ANT_TOOL_300 = (
     f"{nested_obj(300)}}}}}}}]"
 )
 
-# (case, tenant or "admin", method, path, body)
-Case = tuple[str, str, str, str, bytes]
+ECHO_300 = (  # the mock answers with the tool's const: a 300-deep tool input comes back
+    '"tool_choice":{"type":"tool","name":"f"},"tools":[{"name":"f","input_schema":'
+    f'{{"type":"object","required":["x"],"properties":{{"x":{{"const":{nested_obj(300)}}}}}}}}}]'
+)
+ARGS_1000 = (  # an OpenAI tool call whose arguments (a string) hold 1000-deep JSON
+    '[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1",'
+    '"type":"function","function":{"name":"f","arguments":'
+    + json.dumps(nested_obj(1000))
+    + '}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]'
+)
+HUGE = (2**63, 2**64)
+
+# (case, tenant or "admin", path, body); every request is a POST
+Case = tuple[str, str, str, bytes]
 CASES: list[Case] = [
-    ("openai nested 300, cache on", "cached", "POST", "oai", oai(f'"x":{nested(300)}')),
-    ("openai nested 600, cache on", "cached", "POST", "oai", oai(f'"x":{nested(600)}')),
-    ("openai nested 1000, cache on", "cached", "POST", "oai", oai(f'"x":{nested(1000)}')),
-    ("openai nested 300, to HTTP provider", "plain", "POST", "oai", oai(f'"x":{nested(300)}')),
+    ("openai nested 300, cache on", "cached", "oai", oai(f'"x":{nested(300)}')),
+    ("openai nested 600, cache on", "cached", "oai", oai(f'"x":{nested(600)}')),
+    ("openai nested 1000, cache on", "cached", "oai", oai(f'"x":{nested(1000)}')),
+    ("openai nested 300, to HTTP provider", "plain", "oai", oai(f'"x":{nested(300)}')),
+    ("openai nested 300, stream, to HTTP", "plain", "oai", oai(f'"stream":true,"x":{nested(300)}')),
+    ("openai nested 300, to anthropic HTTP", "plain", "oai", oai(f'"x":{nested(300)}', "claude")),
+    ("openai response_format.type []", "plain", "oai", oai('"response_format":{"type":[]}')),
+    ("openai tool schema 300, stream", "plain", "oai", oai(f'"stream":true,{OAI_TOOL_300}')),
     (
-        "openai nested 300, stream, to HTTP",
+        "openai arguments 1000 deep, anthropic",
         "plain",
-        "POST",
         "oai",
-        oai(f'"stream":true,"x":{nested(300)}'),
+        oai(model="claude", messages=ARGS_1000),
     ),
+    ("openai max_tokens 2^63", "plain", "oai", oai(f'"max_tokens":{2**63}')),
+    ("openai seed 2^63", "plain", "oai", oai(f'"seed":{2**63}')),
+    ("openai seed 2^64", "plain", "oai", oai(f'"seed":{2**64}')),
+    ("openai n 2^63", "plain", "oai", oai(f'"n":{2**63}')),
+    ("openai lone surrogate \\ud800", "plain", "oai", oai('"user":"\\ud800"')),
+    ("openai invalid UTF-8", "plain", "oai", oai('"user":"\xff"').replace(b"\xc3\xbf", b"\xff")),
+    ("openai NaN literal", "plain", "oai", oai('"temperature":NaN')),
+    ("anthropic nested 300, cache on", "cached", "ant", ant(f'"x":{nested(300)}')),
+    ("anthropic image media_type []", "plain", "ant", ant(messages=IMAGE_LIST)),
+    ("anthropic assistant block type []", "plain", "ant", ant(messages=ASSISTANT_TYPE_LIST)),
+    ("anthropic tool_use.input 1000 deep", "plain", "ant", ant(messages=TOOL_USE_1000)),
+    ("anthropic tool_use.input 300 deep", "plain", "ant", ant(messages=TOOL_USE_300)),
     (
-        "openai response_format.type []",
+        "anthropic tool_use.input 300, openai",
         "plain",
-        "POST",
-        "oai",
-        oai('"response_format":{"type":[]}'),
-    ),
-    (
-        "openai tool schema 300 deep, stream",
-        "plain",
-        "POST",
-        "oai",
-        oai(f'"stream":true,{OAI_TOOL_300}'),
-    ),
-    ("openai max_tokens 2^63", "plain", "POST", "oai", oai(f'"max_tokens":{2**63}')),
-    ("openai seed 2^64", "plain", "POST", "oai", oai(f'"seed":{2**64}')),
-    ("openai n 2^63", "plain", "POST", "oai", oai(f'"n":{2**63}')),
-    ("openai lone surrogate \\ud800", "plain", "POST", "oai", oai('"user":"\\ud800"')),
-    (
-        "openai invalid UTF-8",
-        "plain",
-        "POST",
-        "oai",
-        oai('"user":"\xff"').replace(b"\xc3\xbf", b"\xff"),
-    ),
-    ("openai NaN literal", "plain", "POST", "oai", oai('"temperature":NaN')),
-    ("anthropic nested 300, cache on", "cached", "POST", "ant", ant(f'"x":{nested(300)}')),
-    ("anthropic image media_type []", "plain", "POST", "ant", ant(messages=IMAGE_LIST)),
-    (
-        "anthropic assistant block type []",
-        "plain",
-        "POST",
         "ant",
-        ant(messages=ASSISTANT_TYPE_LIST),
+        ant(model="gpt", messages=TOOL_USE_300),
     ),
-    ("anthropic tool_use.input 1000 deep", "plain", "POST", "ant", ant(messages=TOOL_USE_1000)),
-    ("anthropic tool_use.input 300 deep", "plain", "POST", "ant", ant(messages=TOOL_USE_300)),
-    (
-        "anthropic tool schema 300, stream",
-        "plain",
-        "POST",
-        "ant",
-        ant(f'"stream":true,{ANT_TOOL_300}'),
+    ("anthropic tool schema 300, stream", "plain", "ant", ant(f'"stream":true,{ANT_TOOL_300}')),
+    ("anthropic answer echoes 300-deep input", "plain", "ant", ant(ECHO_300)),
+    ("anthropic max_tokens 2^63", "plain", "ant", ant().replace(b":16,", f":{2**63},".encode())),
+    ("cache flag nested 300", "cached", "flag", f'{{"request_id":{nested(300)}}}'.encode()),
+    *(
+        (f"admin fault {field} 2^{n.bit_length() - 1}", "admin", "faults", body)
+        for field in ("after_tokens", "count", "for_s")
+        for n in HUGE
+        for body in [f'{{"deployment":"*","kind":"cut","{field}":{n}}}'.encode()]
     ),
-    (
-        "anthropic max_tokens 2^63",
-        "plain",
-        "POST",
-        "ant",
-        ant().replace(b":16,", f":{2**63},".encode()),
-    ),
-    ("cache flag nested 300", "cached", "POST", "flag", f'{{"request_id":{nested(300)}}}'.encode()),
-    (
-        "admin fault after_tokens 2^63",
-        "admin",
-        "POST",
-        "faults",
-        b'{"deployment":"*","kind":"cut","after_tokens":9223372036854775808}',
-    ),
-    (
-        "admin fault after_tokens 2^64",
-        "admin",
-        "POST",
-        "faults",
-        b'{"deployment":"*","kind":"cut","after_tokens":18446744073709551616}',
-    ),
-    (
-        "admin fault for_s 2^64",
-        "admin",
-        "POST",
-        "faults",
-        b'{"deployment":"*","kind":"reset","for_s":18446744073709551616}',
-    ),
-    (
-        "admin fault count 2^63",
-        "admin",
-        "POST",
-        "faults",
-        b'{"deployment":"*","kind":"reset","count":9223372036854775808}',
-    ),
-    ("admin breaker nested 600", "admin", "POST", "breaker", f'{{"force":{nested(600)}}}'.encode()),
-    ("admin budget rpm 2^64", "admin", "POST", "budget", f'{{"rpm":{2**64}}}'.encode()),
+    ("admin breaker nested 600", "admin", "breaker", f'{{"force":{nested(600)}}}'.encode()),
+    ("admin budget rpm 2^64", "admin", "budget", f'{{"rpm":{2**64}}}'.encode()),
 ]
 PATHS = {
     "oai": "/v1/chat/completions",
@@ -220,7 +183,11 @@ def free_port() -> int:
 
 
 def start(args: list[str], log: Path, ready: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    """``args`` running in the checkout ``env["PYTHONPATH"]`` (``-m`` puts the working directory
+    first on the import path, so it must be that checkout too)."""
+    proc = subprocess.Popen(
+        args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=env["PYTHONPATH"]
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -242,13 +209,15 @@ class Row:
     code: str
     json_body: bool
     traceback: bool
+    message: str = ""
 
 
-def error_code(data: object) -> str:
+def error_code(data: object) -> tuple[str, str]:
+    """The error's code (or type) and the start of its message."""
     if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
-        return "-"
+        return "-", ""
     err = data["error"]
-    return str(err.get("code") or err.get("type") or "-")
+    return str(err.get("code") or err.get("type") or "-"), str(err.get("message", ""))[:44]
 
 
 def run(src: Path, workdir: Path) -> tuple[list[Row], str]:
@@ -284,6 +253,7 @@ def run(src: Path, workdir: Path) -> tuple[list[Row], str]:
                 capture_output=True,
                 check=True,
                 env=env,
+                cwd=src,
                 timeout=60,
             )
             keys[tenant] = json.loads(out.stdout)["secret"]
@@ -308,37 +278,38 @@ def run(src: Path, workdir: Path) -> tuple[list[Row], str]:
 
 
 def send(base: str, keys: dict[str, str], case: Case, log: Path) -> Row:
-    name, who, method, path, body = case
+    name, who, path, body = case
     before = log.stat().st_size
     headers = {"authorization": f"Bearer {keys[who]}", "content-type": "application/json"}
     if path == "ant":
         headers["anthropic-version"] = "2023-06-01"
-    resp = httpx.request(method, base + PATHS[path], content=body, headers=headers, timeout=20)
-    if b"text/event-stream" in resp.headers.get("content-type", "").encode():
+    resp = httpx.post(base + PATHS[path], content=body, headers=headers, timeout=20)
+    message = ""
+    if resp.headers.get("content-type", "").startswith("text/event-stream"):
         code, is_json = "(stream)", True
     else:
         try:
             data = resp.json()
-            code, is_json = error_code(data), True
+            (code, message), is_json = error_code(data), True
         except ValueError:
             code, is_json = "-", False
     time.sleep(0.05)  # let the log line land
     with log.open("rb") as fh:
         fh.seek(before)
         traced = b"Traceback" in fh.read()
-    return Row(name, resp.status_code, code, is_json, traced)
+    return Row(name, resp.status_code, code, is_json, traced, message)
 
 
 def table(rows: list[Row], faults: str, out: Callable[[str], None] = print) -> bool:
     width = max(len(r.case) for r in rows)
-    out(f"{'case':<{width}}  status  {'error code':<26} json  traceback")
+    out(f"{'case':<{width}}  status  {'error code':<22} json  traceback  message")
     bad = False
     for r in rows:
         flag = r.status >= 500 or not r.json_body or r.traceback
         bad = bad or flag
         out(
-            f"{r.case:<{width}}  {r.status:<6}  {r.code:<26} {'yes' if r.json_body else 'NO':<5} "
-            f"{'YES' if r.traceback else 'no'}"
+            f"{r.case:<{width}}  {r.status:<6}  {r.code:<22} {'yes' if r.json_body else 'NO':<5} "
+            f"{'YES' if r.traceback else 'no':<10} {r.message}"
         )
     out(f"faults active after the admin cases: {faults} (0 = the bad ones changed nothing)")
     return not bad and faults == "0"
