@@ -20,8 +20,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.tokens import count_completion, count_prompt
 from llmgw.audit import query as audit_query
@@ -34,6 +32,7 @@ from llmgw.routing.policy import plan
 from llmgw.routing.route import Hop, Route
 from llmgw.settings.schema import ModelConfig
 from llmgw.types import ChatRequest, ChatResponse, Usage
+from llmgw.wire.limits import parse_body
 from llmgw.wire.registry import INBOUND, codec_for, is_api
 
 SaveResult = Callable[[RunResult], None]
@@ -81,10 +80,10 @@ def decode_original(row: dict[str, Any]) -> ChatRequest:
     if not is_api(api):
         raise BadRequest(f"unknown inbound api {row.get('api')!r}")
     codec = INBOUND[api]
-    try:
-        body = orjson.loads(row["request_body"])
-    except (orjson.JSONDecodeError, TypeError):
-        raise BadRequest("recorded request body is not JSON") from None
+    raw = row["request_body"]
+    if not isinstance(raw, str | bytes):
+        raise BadRequest("recorded request body is not JSON")
+    body = parse_body(raw, "recorded request body")  # rows of rejected calls keep any body
     if not isinstance(body, dict):
         raise BadRequest("recorded request body is not a JSON object")
     req: ChatRequest = codec.decode_request(body)

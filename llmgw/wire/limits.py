@@ -36,7 +36,7 @@ class TooDeep(BadRequest):
     code = "nesting_too_deep"
 
 
-def parse_body(raw: bytes, what: str = "request body") -> Any:
+def parse_body(raw: bytes | str, what: str = "request body") -> Any:
     """The JSON value of ``raw``; ``BadRequest`` when it is not JSON (invalid UTF-8, lone
     surrogates, NaN literals...) or nests deeper than ``MAX_DEPTH``."""
     try:

@@ -166,7 +166,7 @@ oai_tool = st.builds(
 )
 _openai_body = st.fixed_dictionaries(
     {
-        "model": st.sampled_from(["chat", "claude", "local"]),
+        "model": st.sampled_from(["chat", "claude", "local", "gem"]),
         "messages": st.lists(oai_message, min_size=1, max_size=4).map(
             lambda ms: [*ms, {"role": "user", "content": "go"}]
         ),
@@ -241,7 +241,7 @@ ant_tool = st.builds(
 )
 anthropic_body = st.fixed_dictionaries(
     {
-        "model": st.sampled_from(["claude", "chat", "local"]),
+        "model": st.sampled_from(["claude", "chat", "local", "gem"]),
         "max_tokens": st.integers(1, 64),
         "messages": st.lists(st.tuples(ant_user, ant_assistant), max_size=2).map(
             lambda turns: [m for pair in turns for m in pair] + [{"role": "user", "content": "go"}]

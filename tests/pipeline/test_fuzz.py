@@ -5,9 +5,9 @@ nesting up to 1,100 levels, huge integers, NaN / Infinity literals, lone surroga
 strings, duplicate keys, invalid UTF-8, non-object bodies; with and without ``stream``, with
 tools and images) go to ``/v1/chat/completions``, ``/v1/messages``, ``/v1/cache/flag`` and
 every POST route of the admin API of one real gateway (``Harness``): the cache on for tenant
-``acme`` (every call hashed), bodies redacted for ``globex``, HTTP providers in both formats
-(a fake upstream that answers with the mock engine through the real codecs) and the built-in
-mock provider. For every body:
+``acme`` (every call hashed), bodies redacted for ``globex``, HTTP providers in all three
+formats (a fake upstream that answers with the mock engine through the real codecs) and the
+built-in mock provider. For every body:
 
 * the status is below 500 and the body is JSON (or an event stream of JSON events) in the
   caller's error shape when it is an error;
@@ -44,6 +44,7 @@ from llmgw.jsontext import dumps
 from llmgw.providers.mock_engine import MockEngine, answer_chunks
 from llmgw.providers.mock_transport import MockRequest, MockResponse
 from llmgw.types import StreamMeta
+from llmgw.wire.gemini import CODEC as GEMINI
 from llmgw.wire.registry import FORMATS
 from tests.pipeline import fuzz_bodies as fb
 from tests.pipeline.harness import ZERO, Harness, Reply
@@ -69,10 +70,17 @@ ENGINE = MockEngine()
 
 def upstream(request: MockRequest) -> MockResponse:
     """A provider in the request's format: the mock engine's answer through the real codec."""
-    fmt = "anthropic" if request.url.endswith("/messages") else "openai"
+    path = request.url.split("?")[0]
+    gemini = ":generateContent" in path or ":streamGenerateContent" in path
+    fmt = "gemini" if gemini else "anthropic" if path.endswith("/messages") else "openai"
     codec = FORMATS[fmt]
     try:
-        req = codec.decode_request(orjson.loads(request.body))
+        body = orjson.loads(request.body)
+        if gemini:
+            req = GEMINI.decode_request(body, path.split("/models/")[1].split(":")[0])
+            req.stream = request.streamed
+        else:
+            req = codec.decode_request(body)
     except GatewayError as err:  # a real provider rejects what it cannot read
         status, payload = codec.encode_error(err)
         return MockResponse.json(payload, status)
@@ -91,12 +99,14 @@ CONFIG: dict[str, Any] = {
     "providers": {
         "a": {"kind": "openai", "base_url": "http://upstream.invalid/v1"},
         "c": {"kind": "anthropic", "base_url": "http://upstream.invalid"},
+        "g": {"kind": "gemini", "base_url": "http://upstream.invalid"},
         "m": {"kind": "mock"},
     },
     "models": {
         "chat": {"deployments": [{"provider": "a", "model": "up-a"}]},
         "claude": {"deployments": [{"provider": "c", "model": "claude-up"}]},
         "local": {"deployments": [{"provider": "m", "model": "mock-small"}]},
+        "gem": {"deployments": [{"provider": "g", "model": "gemini-up"}]},
     },
     "tenants": {
         "acme": {
@@ -108,7 +118,7 @@ CONFIG: dict[str, Any] = {
     },
     "pricing": [
         {"model": m, "provider": p, "input_per_mtok": "1.00", "output_per_mtok": "4.00"}
-        for m, p in (("up-a", "openai"), ("claude-up", "anthropic"))
+        for m, p in (("up-a", "openai"), ("claude-up", "anthropic"), ("gemini-up", "gemini"))
     ],
 }
 

@@ -43,6 +43,24 @@ def schema(depth: int) -> dict[str, Any]:
     return {"type": "object", "properties": {"x": {"const": deep_obj(depth)}}, "required": ["x"]}
 
 
+def items(depth: int) -> dict[str, Any]:
+    """An array schema whose items are arrays, ``depth`` JSON levels deep."""
+    inner: Any = {"type": "string"}
+    for _ in range(depth - 1):
+        inner = {"type": "array", "items": inner}
+    return inner
+
+
+def oai_tool_turns(arguments: str) -> list[dict[str, Any]]:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    return [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        {"role": "user", "content": "and?"},
+    ]
+
+
 OAI = "/v1/chat/completions"
 ANT = "/v1/messages"
 CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
@@ -72,6 +90,47 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
             "stream": True,
             "tools": [{"type": "function", "function": {"name": "f", "parameters": schema(300)}}],
         },
+        200,
+        "",
+    ),
+    (
+        "tool schema 390 deep, gemini",
+        OAI,
+        {
+            "model": "gem",
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": schema(390)}}],
+        },
+        200,
+        "",
+    ),
+    (
+        "items schema 390 deep, gemini",
+        OAI,
+        {
+            "model": "gem",
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": items(390)}}],
+        },
+        200,
+        "",
+    ),
+    (
+        "arguments 1000 deep, gemini",
+        OAI,
+        {"model": "gem", "messages": oai_tool_turns(render(deep_obj(1000)).decode())},
+        400,
+        "arguments",
+    ),
+    (
+        "arguments 1000 deep, anthropic",
+        OAI,
+        {"model": "claude", "messages": oai_tool_turns(render(deep_obj(1000)).decode())},
+        200,
+        "",
+    ),
+    (
+        "tool_use.input 390 deep, gemini",
+        ANT,
+        {"model": "gem", "messages": tool_turns(deep_obj(390))},
         200,
         "",
     ),
