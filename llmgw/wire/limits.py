@@ -11,8 +11,10 @@
   400 naming the field (``in_int64``); token counts are bounded by ``MAX_TOKENS``.
 
 The check is an iterative walk (``llmgw.jsontext.deeper_than``), under 1 µs per array or
-object and nothing per string or number: about 10 µs for a usual request, 1.4 ms for a 1.2 MB
-body of 2,000 messages (whose parsing takes 3.7 ms).
+object and nothing per string or number. Bodies up to 64 KiB with no more than 400 brackets in
+all (most requests) are not walked: counting them takes a few µs. Measured (best of 5, load
+average 10 on 2 cores): a 1.4 KB request parses in 3.4 µs and ``parse_body`` adds 2.9 µs (the
+walk alone would add 12 µs); a 1.2 MB body of 2,000 messages parses in 1.9 ms, plus 0.7 ms.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ INT64_MAX = 2**63 - 1
 # The most tokens a request may ask for (max_tokens and friends): far above any model's
 # output limit, far below the point where tokens times a price leaves 64 bits.
 MAX_TOKENS = 2**31 - 1
+# Bodies up to this size are first counted for brackets (a few µs), which spares most of them
+# the walk; in larger ones counting costs more than it saves.
+_COUNT_BELOW = 64 * 1024
 
 
 class TooDeep(BadRequest):
@@ -45,8 +50,16 @@ def parse_body(raw: bytes | str, what: str = "request body") -> Any:
         if "depth limit" in str(exc) or "recursion" in str(exc).lower():  # past orjson's 1024
             raise too_deep(what) from None
         raise BadRequest(f"{what} is not valid JSON: {exc}") from None
-    check_depth(value, what)
+    if len(raw) > _COUNT_BELOW or _brackets(raw) > MAX_DEPTH:  # else it cannot be that deep
+        check_depth(value, what)
     return value
+
+
+def _brackets(raw: bytes | str) -> int:
+    """How many arrays and objects ``raw`` can open at most (brackets inside strings count)."""
+    if isinstance(raw, str):
+        return raw.count("[") + raw.count("{")
+    return raw.count(b"[") + raw.count(b"{")
 
 
 def check_depth(value: Any, what: str = "request body") -> None:

@@ -50,6 +50,10 @@ def test_parse_body_takes_400_levels_and_refuses_401_and_past_the_parsers_limit(
         with pytest.raises(TooDeep, match="at most 400 levels") as caught:
             parse_body(text(depth))
         assert caught.value.status == 400 and caught.value.code == "nesting_too_deep"
+    padded = b'{"pad": "' + b"x" * 70_000 + b'", "x": ' + text(MAX_DEPTH) + b"}"
+    with pytest.raises(TooDeep):  # a long body is walked whatever its bracket count
+        parse_body(padded)
+    assert parse_body('{"s": "[[[[", "x": ' + text(MAX_DEPTH - 1).decode() + "}")["s"] == "[[[["
     for bad in (b"", b"{", b'"\\ud800"', b"NaN", b"1e400", b'"\xff"'):
         with pytest.raises(BadRequest, match="not valid JSON"):
             parse_body(bad)
