@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import orjson
 import tiktoken
 
+from llmgw.jsontext import dumps_text
 from llmgw.types import Message, Tool, ToolCall, ToolCallDelta
 
 O200K = "o200k_base"
@@ -292,7 +292,7 @@ def count_prompt(
     enc, estimated = _counter(model)
     total = REPLY_PRIMING_TOKENS + sum(_message_tokens(enc, m) for m in messages)
     if tools:
-        total += len(enc.encode_ordinary(orjson.dumps(list(tools)).decode()))
+        total += len(enc.encode_ordinary(dumps_text(list(tools))))
     return TokenCount(total, estimated)
 
 

@@ -26,6 +26,9 @@ from typing import Any
 
 import orjson
 
+from llmgw.jsontext import deeper_than, dumps_text
+from llmgw.wire.limits import MAX_DEPTH
+
 _KEY = re.compile(
     r"(?<![A-Za-z0-9_-])(?:sk-[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{30,})"
     r"|(?P<bearer>\b[Bb]earer)\s+[A-Za-z0-9._~+/=-]{8,}"
@@ -104,7 +107,9 @@ class Redactor:
             decoded = orjson.loads(body)
         except orjson.JSONDecodeError:
             return self.text(body)
-        return orjson.dumps(self.value(decoded)).decode()
+        if deeper_than(decoded, MAX_DEPTH):  # rejected as too deep: redact it as text
+            return self.text(body)
+        return dumps_text(self.value(decoded))
 
 
 def _key(match: re.Match[str]) -> str:

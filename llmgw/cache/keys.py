@@ -15,12 +15,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import orjson
-
+from llmgw.jsontext import dumps
 from llmgw.types import ChatRequest, Message
 
 _VERSION = b"llmgw-cache-v1\0"
-_DUMP = orjson.OPT_SORT_KEYS
 
 
 def _params(req: ChatRequest) -> dict[str, Any]:
@@ -40,7 +38,7 @@ def _params(req: ChatRequest) -> dict[str, Any]:
 
 
 def _digest(kind: bytes, scope: str, model: str, params: dict[str, Any], messages: Any) -> str:
-    payload = orjson.dumps([scope, model, params, messages], option=_DUMP)
+    payload = dumps([scope, model, params, messages], sort_keys=True)
     return hashlib.sha256(_VERSION + kind + payload).hexdigest()
 
 

@@ -16,6 +16,7 @@ from llmgw.errors import BadRequest, GatewayError, NotFound
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from llmgw.gateway.respond import inbound_api, send_error
 from llmgw.gateway.runtime import Gateway
+from llmgw.wire.limits import parse_body
 
 FLAG_PATH = "/v1/cache/flag"
 MAX_FLAG_BODY = 4096
@@ -43,10 +44,7 @@ async def handle_flag(gw: Gateway, scope: Scope, receive: Receive, send: Send) -
 
 
 def flagged_id(body: bytes) -> str:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest('body must be JSON: {"request_id": "req_..."}') from None
+    data = parse_body(body, "body")
     value = data.get("request_id") if isinstance(data, dict) else None
     if not isinstance(value, str) or not value.startswith("req_") or len(value) > 64:
         raise BadRequest(

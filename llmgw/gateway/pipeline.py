@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import orjson
-
 from llmgw.cache.service import MISS
 from llmgw.errors import (
     BadRequest,
@@ -33,6 +31,7 @@ from llmgw.gateway.plain import plain_call
 from llmgw.gateway.runtime import Gateway
 from llmgw.gateway.streaming import stream_call
 from llmgw.types import ChatRequest, Outcome
+from llmgw.wire.limits import parse_body
 
 log = logging.getLogger("llmgw.gateway")
 
@@ -98,11 +97,9 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
 
 
 def decode(call: Call, body: bytes) -> ChatRequest:
-    """The canonical request from the inbound body, through the caller's codec."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    """The canonical request from the inbound body (JSON, at most ``MAX_DEPTH`` deep), through
+    the caller's codec."""
+    data = parse_body(body)
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
     req: ChatRequest = call.codec.decode_request(data)

@@ -12,6 +12,7 @@ from llmgw.errors import UpstreamError
 from llmgw.gateway.asgi import JSON_HEADERS, Send, send_bytes
 from llmgw.gateway.call import Call, record_durable, remember, settle
 from llmgw.gateway.runtime import Gateway
+from llmgw.jsontext import dumps
 from llmgw.routing.attempts import attempt
 from llmgw.routing.policy import RoutePlan
 from llmgw.routing.route import Hop, Route
@@ -73,7 +74,7 @@ def deadline_error(gw: Gateway, hop: Hop) -> UpstreamError:
 
 async def answer(gw: Gateway, call: Call, resp: ChatResponse, send: Send) -> None:
     resp.usage = settle(gw, call, resp.usage, resp.content or "", resp.tool_calls)
-    body = orjson.dumps(call.codec.encode_response(resp))
+    body = dumps(call.codec.encode_response(resp))  # tool arguments of any depth
     if call.retention != "metadata":  # "redacted" bodies are redacted by the writer
         call.response_body = body.decode()
     await record_durable(gw, call, status=200, outcome="ok", error=None)  # strict: committed

@@ -18,8 +18,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-import orjson
-
 from llmgw.errors import GatewayError, InternalError, UpstreamError
 from llmgw.gateway.asgi import SSE_HEADERS, ClientGone, Receive, Send
 from llmgw.gateway.call import (
@@ -43,6 +41,7 @@ from llmgw.gateway.stream_parts import (
     shutting_down,
     wait_disconnect,
 )
+from llmgw.jsontext import dumps_text
 from llmgw.routing.attempts import attempt
 from llmgw.routing.policy import RoutePlan
 from llmgw.routing.route import Hop, Route
@@ -266,4 +265,4 @@ def settle_stream(gw: Gateway, call: Call, answer: Assembled) -> None:
             usage=usage,
             created=int(call.ts),
         )
-        call.response_body = orjson.dumps(call.codec.encode_response(resp)).decode()
+        call.response_body = dumps_text(call.codec.encode_response(resp))

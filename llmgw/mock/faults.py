@@ -55,6 +55,9 @@ STREAM_KINDS: frozenset[str] = frozenset({"stall", "cut", "malformed", "no_done"
 DEFAULT_NO_RESPONSE_S = 300.0
 DEFAULT_STALL_S = 5.0
 DEFAULT_RETRY_AFTER_S = 1.0
+# Upper bounds: a fault acts within a day and a billion tokens (and stays a 64-bit number).
+MAX_FAULT_SECONDS = 24 * 3600.0
+MAX_FAULT_COUNT = 10**9
 
 # What ``KIND:ARG`` sets.
 _ARG_FIELD: dict[str, str] = {
@@ -85,23 +88,38 @@ class Fault:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r} (one of {', '.join(FAULT_KINDS)})")
+            raise ValueError(
+                f"unknown fault kind {_short(self.kind)} (one of {', '.join(FAULT_KINDS)})"
+            )
         if not self.model:
             raise ValueError("fault model must not be empty (use * for every model)")
         if self.kind == "status" and self.status is None:
             raise ValueError("a status fault needs a status, e.g. status:503")
         if self.status is not None and not 100 <= self.status <= 599:
-            raise ValueError(f"fault status must be 100..599, got {self.status}")
+            raise ValueError(f"fault status must be 100..599, got {_short(self.status)}")
         for name in ("retry_after", "seconds"):
             value = getattr(self, name)
-            if value is not None and value < 0:
+            if value is not None and not value >= 0:  # NaN too
                 raise ValueError(f"fault {name} must not be negative, got {value}")
+            if value is not None and value > MAX_FAULT_SECONDS:
+                raise ValueError(
+                    f"fault {name} must be at most {MAX_FAULT_SECONDS:g} seconds, got {value:g}"
+                )
         if self.after_tokens is not None and self.after_tokens < 0:
             raise ValueError(f"fault after_tokens must not be negative, got {self.after_tokens}")
+        if self.after_tokens is not None and self.after_tokens > MAX_FAULT_COUNT:
+            raise ValueError(
+                f"fault after_tokens must be at most {MAX_FAULT_COUNT}, "
+                f"got {_short(self.after_tokens)}"
+            )
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability must be 0..1, got {self.probability}")
         if self.count is not None and self.count < 1:
             raise ValueError(f"fault count must be at least 1, got {self.count}")
+        if self.count is not None and self.count > MAX_FAULT_COUNT:
+            raise ValueError(
+                f"fault count must be at most {MAX_FAULT_COUNT}, got {_short(self.count)}"
+            )
 
     @property
     def http_status(self) -> int:
@@ -165,6 +183,14 @@ class Fault:
         return cls(**values)
 
 
+def _short(value: Any) -> str:
+    """A value for a message: huge integers and long texts are not printed in full."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "an integer beyond 64 bits"
+    text = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    return text if len(text) <= 40 else text[:36] + "..."
+
+
 def _number(key: str, value: Any) -> int | float:
     if isinstance(value, str):
         text = value.strip()
@@ -172,12 +198,12 @@ def _number(key: str, value: Any) -> int | float:
             return int(text) if key in _INT_FIELDS else float(text)
         except ValueError:
             kind = "an integer" if key in _INT_FIELDS else "a number"
-            raise ValueError(f"fault {key} must be {kind}, got {value!r}") from None
+            raise ValueError(f"fault {key} must be {kind}, got {_short(value)}") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"fault {key} must be a number, got {value!r}")
+        raise ValueError(f"fault {key} must be a number, got {_short(value)}")
     if key in _INT_FIELDS:
         if isinstance(value, float) and not value.is_integer():
-            raise ValueError(f"fault {key} must be an integer, got {value!r}")
+            raise ValueError(f"fault {key} must be an integer, got {_short(value)}")
         return int(value)
     if key in _FLOAT_FIELDS:
         return float(value)

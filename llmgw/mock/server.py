@@ -36,6 +36,7 @@ import orjson
 from aiohttp import web
 
 from llmgw.errors import BadRequest, GatewayError, InternalError
+from llmgw.jsontext import dumps
 from llmgw.mock.control import ControlRoutes, MockStats
 from llmgw.mock.faults import STREAM_KINDS, Fault, FaultTable
 from llmgw.mock.wire_faults import (
@@ -155,7 +156,7 @@ class _Handlers:
         resp_obj = self.engine.to_response(
             answer, req.model, new_id(_ID_PREFIX[fmt]), int(time.time())
         )
-        data = orjson.dumps(codec.encode_response(resp_obj))
+        data = dumps(codec.encode_response(resp_obj))
         if fault is not None and fault.kind == "malformed":
             data = data[: max(1, len(data) // 2)]
         elif fault is not None and fault.kind == "cut":

@@ -15,17 +15,29 @@ the admin API answers 403 and says how to turn it on.
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Any
 
 import orjson
 
-from llmgw.errors import AuthenticationFailed, BadRequest, GatewayError, NotFound, PermissionDenied
+from llmgw.errors import (
+    AuthenticationFailed,
+    BadRequest,
+    GatewayError,
+    InternalError,
+    NotFound,
+    PermissionDenied,
+)
 from llmgw.gateway.asgi import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from llmgw.gateway.auth import presented_key
 from llmgw.gateway.runtime import Gateway
 from llmgw.mock.faults import Fault
 from llmgw.ops import admin_limits
 from llmgw.ops.admin_views import handle_admin_view
+from llmgw.wire.limits import parse_body
+from llmgw.wire.openai import CODEC
+
+log = logging.getLogger("llmgw.ops")
 
 MAX_ADMIN_BODY = 64 * 1024
 MAX_FAULT_S = 24 * 3600.0
@@ -39,9 +51,12 @@ async def handle_admin(gw: Gateway, scope: Scope, receive: Receive, send: Send) 
             return
         status, payload = await route(gw, scope, receive)
     except GatewayError as err:
-        from llmgw.wire.openai import CODEC
-
         status, payload = CODEC.encode_error(err)
+    except Exception as exc:  # a bug: answer in shape, log the trace (never the body)
+        log.exception("unexpected error in admin request %s %s", scope["method"], scope["path"])
+        status, payload = CODEC.encode_error(
+            InternalError(f"internal error ({type(exc).__name__})")
+        )
     await send_bytes(send, status, orjson.dumps(payload), JSON_HEADERS)
 
 
@@ -95,10 +110,7 @@ async def route(gw: Gateway, scope: Scope, receive: Receive) -> tuple[int, Any]:
 
 async def json_body(scope: Scope, receive: Receive) -> dict[str, Any]:
     raw = await read_body(scope, receive, MAX_ADMIN_BODY)
-    try:
-        data = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    data = parse_body(raw or b"{}", "body")
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
     return data

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import orjson
 
 from llmgw.errors import UpstreamError
+from llmgw.jsontext import dumps
 from llmgw.providers.transport import Timeouts, Transport
 from llmgw.scrub import remember_secret
 from llmgw.settings.schema import ProviderConfig
@@ -122,7 +123,7 @@ class HttpProvider:
         if req.stream:
             req = replace(req, stream=False)
         url = self._wire.url(self._base, req.model, False)
-        body = orjson.dumps(self._codec.encode_request(req))
+        body = dumps(self._codec.encode_request(req))
         status, headers, data = await self._transport.post(
             url, self._headers, body, self._timeouts, self.name
         )
@@ -146,7 +147,7 @@ class HttpProvider:
         if not req.stream:
             req = replace(req, stream=True)
         url = self._wire.url(self._base, req.model, True)
-        body = orjson.dumps(self._codec.encode_request(req))
+        body = dumps(self._codec.encode_request(req))
         async with self._transport.stream(
             url, self._headers, body, self._timeouts, self.name
         ) as resp:

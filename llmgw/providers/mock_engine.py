@@ -29,8 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from llmgw.jsontext import dumps_text
 from llmgw.types import (
     ChatRequest,
     ChatResponse,
@@ -224,7 +223,7 @@ def build_tool_call(tool: Tool, seed: int) -> ToolCall:
     return {
         "id": f"call_{seed:016x}",
         "type": "function",
-        "function": {"name": _tool_name(tool), "arguments": orjson.dumps(args).decode()},
+        "function": {"name": _tool_name(tool), "arguments": dumps_text(args)},
     }
 
 

@@ -20,19 +20,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from llmgw.accounting.cost import cost_nanos
 from llmgw.accounting.tokens import count_completion, count_prompt
 from llmgw.audit import query as audit_query
 from llmgw.errors import BadRequest, GatewayError, UpstreamError
 from llmgw.gateway.runtime import Gateway
+from llmgw.jsontext import dumps_text
 from llmgw.replay.runs import RunResult
 from llmgw.routing.attempts import attempt
 from llmgw.routing.policy import plan
 from llmgw.routing.route import Hop, Route
 from llmgw.settings.schema import ModelConfig
 from llmgw.types import ChatRequest, ChatResponse, Usage
+from llmgw.wire.limits import parse_body
 from llmgw.wire.registry import INBOUND, codec_for, is_api
 
 SaveResult = Callable[[RunResult], None]
@@ -80,10 +80,10 @@ def decode_original(row: dict[str, Any]) -> ChatRequest:
     if not is_api(api):
         raise BadRequest(f"unknown inbound api {row.get('api')!r}")
     codec = INBOUND[api]
-    try:
-        body = orjson.loads(row["request_body"])
-    except (orjson.JSONDecodeError, TypeError):
-        raise BadRequest("recorded request body is not JSON") from None
+    raw = row["request_body"]
+    if not isinstance(raw, str | bytes):
+        raise BadRequest("recorded request body is not JSON")
+    body = parse_body(raw, "recorded request body")  # rows of rejected calls keep any body
     if not isinstance(body, dict):
         raise BadRequest("recorded request body is not a JSON object")
     req: ChatRequest = codec.decode_request(body)
@@ -159,7 +159,7 @@ async def send_once(gw: Gateway, target: ModelConfig, item: ReplayItem) -> RunRe
     req = item.request.with_model(hop.deployment.model)
     usage = resp.usage = _usage(hop.deployment.model, req, resp)
     price = gw.prices.lookup(hop.provider.kind, hop.deployment.model)
-    body = orjson.dumps(codec_for(item.api).encode_response(resp)).decode()
+    body = dumps_text(codec_for(item.api).encode_response(resp))
     ms = (time.perf_counter() - t0) * 1000.0
     return RunResult(
         item.original_id,

@@ -151,9 +151,14 @@ class Reply:
 
 
 class Harness:
-    """A started gateway on a scripted upstream; ``async with Harness(...) as h``."""
+    """A started gateway on a scripted upstream; ``async with Harness(...) as h``.
 
-    def __init__(self, tmp: Path, raw: dict[str, Any], handler: Handler) -> None:
+    With ``admin_key``, the admin API is on and takes that key (``/admin/...`` through
+    ``chat(..., path=..., key=admin_key)``)."""
+
+    def __init__(
+        self, tmp: Path, raw: dict[str, Any], handler: Handler, admin_key: str | None = None
+    ) -> None:
         self.state = tmp / "state.db"
         self.transport = MockTransport(handler)
         conn = open_db(self.state)
@@ -163,6 +168,7 @@ class Harness:
         finally:
             conn.close()
         self.gw: Gateway = build_gateway(parse_settings(raw), self.state, transport=self.transport)
+        self.gw.admin_key = admin_key
         self.app: GatewayApp = assemble(self.gw)
 
     async def __aenter__(self) -> Harness:
@@ -174,24 +180,26 @@ class Harness:
 
     async def chat(
         self,
-        body: dict[str, Any],
+        body: dict[str, Any] | bytes,
         *,
+        method: str = "POST",
         path: str = "/v1/chat/completions",
         key: str | None = None,
         headers: dict[str, str] | None = None,
         disconnect_after: int | None = None,
         stall_after: int | None = None,
     ) -> Reply:
-        """POST ``body``; with ``disconnect_after=n`` the client leaves after n body chunks,
-        with ``stall_after=n`` it stops reading (every later write blocks) but stays."""
-        raw = orjson.dumps(body)
+        """POST ``body`` (an object, or the exact bytes to send); with ``disconnect_after=n``
+        the client leaves after n body chunks, with ``stall_after=n`` it stops reading (every
+        later write blocks) but stays."""
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
         hdrs = {"authorization": f"Bearer {key or self.key}", "content-type": "application/json"}
         if path == "/v1/messages":
             hdrs["anthropic-version"] = "2023-06-01"
         hdrs.update(headers or {})
         scope = {
             "type": "http",
-            "method": "POST",
+            "method": method,
             "path": path,
             "headers": [(k.encode(), v.encode()) for k, v in hdrs.items()],
             "query_string": b"",

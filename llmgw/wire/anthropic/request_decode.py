@@ -18,14 +18,13 @@ Translation to the canonical (OpenAI-semantics) messages:
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, TypeGuard
 
-import orjson
-
 from llmgw.errors import BadRequest
+from llmgw.jsontext import dumps_text
 from llmgw.types import ChatRequest, Message, ToolCall
+from llmgw.wire.limits import MAX_TOKENS, is_int64, one_of, shown
 
 # Request keys handled here; every other key goes to ``ChatRequest.extra``.
 _NAMED_KEYS = frozenset(
@@ -67,11 +66,9 @@ def _is_number(value: Any) -> bool:
 
 
 def compact_json(value: Any) -> str:
-    """``value`` as compact JSON text (the canonical form of tool-call arguments)."""
-    try:
-        return orjson.dumps(value).decode()
-    except (orjson.JSONEncodeError, TypeError):  # e.g. integers beyond 64 bits
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """``value`` as compact JSON text (the canonical form of tool-call arguments); any depth
+    a request may have, integers beyond 64 bits too."""
+    return dumps_text(value)
 
 
 # ------------------------------------------------------------------------------------ blocks
@@ -92,7 +89,7 @@ def _image_part(block: dict[str, Any], param: str) -> dict[str, Any]:
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type")
-        if media_type not in _IMAGE_TYPES:
+        if not one_of(media_type, _IMAGE_TYPES):
             allowed = ", ".join(sorted(_IMAGE_TYPES))
             raise _bad(f"media_type must be one of {allowed}", f"{where}.media_type")
         data = source.get("data")
@@ -124,7 +121,7 @@ def _tool_result(block: dict[str, Any], param: str) -> Message:
             elif kind == "image":
                 _image_part(inner, where)  # validated, but a tool message holds text only
             else:
-                raise _bad(f"unsupported tool_result content type {kind!r}", f"{where}.type")
+                raise _bad(f"unsupported tool_result content type {shown(kind)}", f"{where}.type")
         text = "\n".join(texts)
     elif isinstance(content, str):
         text = content
@@ -174,7 +171,7 @@ def _user_messages(content: Any, param: str) -> list[Message]:
         elif kind == "tool_result":
             tools.append(_tool_result(block, where))
         else:
-            raise _bad(f"unsupported content block type {kind!r} in a user message", where)
+            raise _bad(f"unsupported content block type {shown(kind)} in a user message", where)
     if not parts:
         return tools
     if len(parts) == 1 and parts[0]["type"] == "text":
@@ -194,8 +191,10 @@ def _assistant_message(content: Any, param: str) -> Message:
             texts.append(_text_block(block, where))
         elif kind == "tool_use":
             calls.append(_tool_call(block, where))
-        elif kind not in _DROPPED_BLOCKS:
-            raise _bad(f"unsupported content block type {kind!r} in an assistant message", where)
+        elif not one_of(kind, _DROPPED_BLOCKS):
+            raise _bad(
+                f"unsupported content block type {shown(kind)} in an assistant message", where
+            )
     message: Message = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
@@ -257,7 +256,9 @@ def _tools(raw: Any) -> list[dict[str, Any]] | None:
         if not isinstance(tool, dict):
             raise _bad("tool must be an object", param)
         if tool.get("type", "custom") != "custom":
-            raise _bad(f"tool type {tool.get('type')!r} is not supported here", f"{param}.type")
+            raise _bad(
+                f"tool type {shown(tool.get('type'))} is not supported here", f"{param}.type"
+            )
         name = tool.get("name")
         if not isinstance(name, str) or not _TOOL_NAME.match(name):
             raise _bad("name must match ^[a-zA-Z0-9_-]{1,128}$", f"{param}.name")
@@ -337,6 +338,8 @@ def decode_request(body: Any) -> ChatRequest:
     max_tokens = body.get("max_tokens")
     if not _is_int(max_tokens) or max_tokens < 1:
         raise _bad(_required(max_tokens, "must be a positive integer"), "max_tokens")
+    if max_tokens > MAX_TOKENS:
+        raise _bad(f"must be at most {MAX_TOKENS}", "max_tokens")
     stream = body.get("stream", False)
     if stream is None:
         stream = False
@@ -349,8 +352,8 @@ def decode_request(body: Any) -> ChatRequest:
     extra = {k: v for k, v in body.items() if k not in _NAMED_KEYS}
     top_k = body.get("top_k")
     if top_k is not None:
-        if not _is_int(top_k) or top_k < 0:
-            raise _bad("must be a non-negative integer", "top_k")
+        if not is_int64(top_k) or top_k < 0:
+            raise _bad("must be a non-negative 64-bit integer", "top_k")
         extra["top_k"] = top_k
     tools = _tools(body.get("tools"))
     tool_choice = _tool_choice(body.get("tool_choice"), extra)

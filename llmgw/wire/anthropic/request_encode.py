@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from llmgw.types import ChatRequest, Message
+from llmgw.wire.limits import loads_bounded
 
 DEFAULT_MAX_TOKENS = 4096
 _FORWARDED_EXTRAS = ("top_k", "thinking")
@@ -63,14 +62,15 @@ def _user_blocks(content: Any) -> str | list[Block]:
 
 
 def parse_arguments(arguments: Any) -> dict[str, Any]:
-    """Tool-call arguments (JSON text) as an object; anything that is not one becomes ``{}``."""
+    """Tool-call arguments (JSON text) as an object; anything that is not one (or nests deeper
+    than a request may, ``limits.MAX_DEPTH``) becomes ``{}``."""
     if isinstance(arguments, dict):
         return arguments
     if not isinstance(arguments, str) or not arguments.strip():
         return {}
     try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
+        value = loads_bounded(arguments)
+    except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
 

@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from llmgw.jsontext import dumps_text
 from llmgw.types import FinishReason, ToolCall, Usage
+from llmgw.wire.limits import loads_bounded
 
 FINISH_FROM_GEMINI: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -80,7 +80,7 @@ def tool_call_from_part(fc: dict[str, Any]) -> ToolCall:
         "type": "function",
         "function": {
             "name": str(fc.get("name", "")),
-            "arguments": orjson.dumps(args if isinstance(args, dict) else {}).decode(),
+            "arguments": dumps_text(args if isinstance(args, dict) else {}),
         },
     }
 
@@ -89,8 +89,8 @@ def function_call_part(call: ToolCall) -> dict[str, Any]:
     """The ``functionCall`` part for a canonical tool call (the id rides along for clients)."""
     function = call.get("function") or {}
     try:
-        args = orjson.loads(function.get("arguments") or "{}")
-    except orjson.JSONDecodeError:
+        args = loads_bounded(function.get("arguments") or "{}")
+    except ValueError:
         args = {}
     fc: dict[str, Any] = {"name": function.get("name", ""), "args": args}
     if call.get("id"):

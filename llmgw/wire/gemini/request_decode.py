@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from llmgw.errors import BadRequest
+from llmgw.jsontext import dumps_text
 from llmgw.types import ChatRequest, Message, Tool
 from llmgw.wire.gemini.schema import schema_to_json
 
@@ -159,7 +158,7 @@ def _decode_model_turn(parts: list[dict[str, Any]], param: str, calls: _CallBook
                 {
                     "id": call_id,
                     "type": "function",
-                    "function": {"name": name, "arguments": orjson.dumps(args).decode()},
+                    "function": {"name": name, "arguments": dumps_text(args)},
                 }
             )
         else:
@@ -225,9 +224,9 @@ def _tool_message(fr: Any, where: str, calls: _CallBook) -> Message:
     call_id = calls.answer(fr["name"], fr.get("id"), f"{where}.functionResponse")
     if isinstance(response, dict) and set(response) == {"content"}:
         inner = response["content"]
-        text = inner if isinstance(inner, str) else orjson.dumps(inner).decode()
+        text = inner if isinstance(inner, str) else dumps_text(inner)
     else:
-        text = orjson.dumps(response).decode()
+        text = dumps_text(response)
     return {"role": "tool", "tool_call_id": call_id, "content": text}
 
 

@@ -16,12 +16,11 @@ import mimetypes
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
 from llmgw.errors import BadRequest
 from llmgw.types import ChatRequest, Message, Tool
 from llmgw.wire.gemini.request_decode import EXTRA_PARAMS
 from llmgw.wire.gemini.schema import clean_schema
+from llmgw.wire.limits import loads_bounded
 
 
 def request_path(model: str, stream: bool) -> str:
@@ -117,9 +116,11 @@ def _assistant_parts(msg: Message, i: int, names: dict[str, str]) -> list[dict[s
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise BadRequest("a tool call needs a function name", param=where)
         try:
-            args = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest("tool call arguments are not JSON", param=where) from exc
+            args = loads_bounded(function.get("arguments") or "{}")
+        except ValueError as exc:
+            raise BadRequest(
+                f"tool call arguments are not usable JSON: {exc}", param=where
+            ) from None
         if not isinstance(args, dict):
             raise BadRequest("tool call arguments must be a JSON object", param=where)
         names[str(call.get("id"))] = function["name"]
@@ -139,8 +140,8 @@ def _function_response(msg: Message, i: int, names: dict[str, str]) -> dict[str,
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     text = content if isinstance(content, str) else ""
     try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        parsed = loads_bounded(text)
+    except ValueError:  # not JSON, or too deep to encode again: sent as text
         parsed = None
     response = parsed if isinstance(parsed, dict) else {"content": text}
     return {"functionResponse": {"name": names[call_id], "response": response}}

@@ -14,6 +14,7 @@ from typing import Any
 
 from llmgw.errors import BadRequest
 from llmgw.types import Message
+from llmgw.wire.limits import shown
 
 
 def _bad(message: str, param: str | None) -> BadRequest:
@@ -27,7 +28,9 @@ def _text_of_parts(parts: list[Any], param: str, allow_refusal: bool = False) ->
         kind = part.get("type") if isinstance(part, dict) else None
         key = "text" if kind == "text" else "refusal" if allow_refusal and kind == "refusal" else ""
         if not key:
-            raise _bad(f"content parts here must be of type 'text', got {kind!r}", f"{param}[{j}]")
+            raise _bad(
+                f"content parts here must be of type 'text', got {shown(kind)}", f"{param}[{j}]"
+            )
         text = part.get(key)
         if not isinstance(text, str):
             raise _bad(f"'{key}' must be a string", f"{param}[{j}].{key}")
@@ -51,7 +54,7 @@ def _check_user_parts(parts: list[Any], param: str) -> None:
                 raise _bad("'image_url.url' must be a string", f"{param}[{j}].image_url.url")
         else:
             raise _bad(
-                f"unsupported content part type {kind!r} (expected 'text' or 'image_url')",
+                f"unsupported content part type {shown(kind)} (expected 'text' or 'image_url')",
                 f"{param}[{j}].type",
             )
 
@@ -144,6 +147,6 @@ def decode_message(msg: Any, i: int) -> Message:
     if role == "function":
         raise _bad("role 'function' is deprecated and not supported; use 'tool'", f"{param}.role")
     raise _bad(
-        f"invalid role {role!r} (expected system, developer, user, assistant or tool)",
+        f"invalid role {shown(role)} (expected system, developer, user, assistant or tool)",
         f"{param}.role",
     )

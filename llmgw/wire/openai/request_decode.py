@@ -12,6 +12,7 @@ from typing import Any, TypeGuard
 
 from llmgw.errors import BadRequest
 from llmgw.types import ChatRequest
+from llmgw.wire.limits import MAX_TOKENS, is_int64, one_of
 from llmgw.wire.openai.messages import decode_message
 
 # Request keys that ``ChatRequest`` names; every other key goes to ``ChatRequest.extra``.
@@ -95,7 +96,7 @@ def _tool_choice(choice: Any, has_tools: bool) -> str | dict[str, Any]:
 
 
 def _response_format(fmt: Any) -> dict[str, Any]:
-    if not isinstance(fmt, dict) or fmt.get("type") not in _RESPONSE_FORMATS:
+    if not isinstance(fmt, dict) or not one_of(fmt.get("type"), _RESPONSE_FORMATS):
         raise _bad(
             "'response_format.type' must be 'text', 'json_object' or 'json_schema'",
             "response_format.type",
@@ -127,6 +128,8 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
             continue
         if not _is_int(value) or value < 1:
             raise _bad(f"'{key}' must be a positive integer", key)
+        if value > MAX_TOKENS:
+            raise _bad(f"'{key}' must be at most {MAX_TOKENS}", key)
         return value
     return None
 
@@ -186,8 +189,8 @@ def decode_request(body: Any) -> ChatRequest:
             raise _bad("n > 1 is not supported", "n")
 
     seed = body.get("seed")
-    if seed is not None and not _is_int(seed):
-        raise _bad("'seed' must be an integer", "seed")
+    if seed is not None and not is_int64(seed):
+        raise _bad("'seed' must be a 64-bit signed integer", "seed")
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise _bad("'user' must be a string", "user")
