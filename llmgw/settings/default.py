@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from llmgw.settings.parse import DEFAULT_BASE_URLS, DEFAULT_KEY_ENVS
 from llmgw.settings.schema import Deployment, ModelConfig, ProviderConfig, Settings, TenantConfig
+from llmgw.settings.sections import DEFAULT_BASE_URLS, DEFAULT_KEY_ENVS
 
 MOCK_ALIASES: dict[str, tuple[str, ...]] = {
     "mock-small": ("gpt-4o-mini", "claude-haiku-4-5"),

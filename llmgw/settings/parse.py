@@ -9,7 +9,6 @@ sections are read by ``llmgw.settings.routing``.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -17,7 +16,6 @@ from typing import Any, cast
 from llmgw.settings.audit import DEFAULT_KEY_ENV, AuditSecurity, check_patterns
 from llmgw.settings.cache import CacheReader
 from llmgw.settings.fields import ConfigError, key_join, type_name
-from llmgw.settings.limits import CAPACITY_KEYS
 from llmgw.settings.routing import name_index
 from llmgw.settings.schema import (
     DEFAULT_AUDIT_BATCH,
@@ -46,80 +44,29 @@ from llmgw.settings.schema import (
     Settings,
     TenantConfig,
 )
+from llmgw.settings.sections import (
+    AUDIT_KEYS,
+    DEFAULT_BASE_URLS,
+    DEFAULT_KEY_ENVS,
+    DEPLOYMENT_KEYS,
+    MOCK_KEYS,
+    MODEL_KEYS,
+    PRICE_KEYS,
+    PROVIDER_KEYS,
+    SERVER_KEYS,
+    TENANT_KEYS,
+    TENANT_PATH_RE,
+    TOP_KEYS,
+)
 from llmgw.types import Retention
 
-__all__ = ["ConfigError", "key_join", "parse_audit_security", "parse_settings"]
-
-# Defaults that depend on the provider kind (mock has neither a URL nor a key).
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "gemini": "https://generativelanguage.googleapis.com",
-}
-DEFAULT_KEY_ENVS: dict[str, str] = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-}
-
-TOP_KEYS = (
-    "server",
-    "audit",
-    "providers",
-    "models",
-    "tenants",
-    "pricing",
-    "routing",
-    "limits",
-    "cache",
-)
-SERVER_KEYS = (
-    "host",
-    "port",
-    "max_body_bytes",
-    "drain_timeout_s",
-    "admin_key_env",
-    "write_timeout_s",
-)
-AUDIT_KEYS = (
-    "durability",
-    "queue_size",
-    "batch_size",
-    "flush_interval_s",
-    "redact_patterns",
-    "key_env",
-)
-PROVIDER_KEYS = (
-    "kind",
-    "base_url",
-    "api_key_env",
-    "connect_timeout_s",
-    "read_timeout_s",
-    "max_connections",
-    "headers",
-    "mock",
-)
-MOCK_KEYS = ("ttft_ms", "tokens_per_s", "output_tokens")
-MODEL_KEYS = (
-    "aliases",
-    "deployments",
-    "strategy",
-    "fallbacks",
-    "context_fallback",
-    "limits_fail_mode",
-)
-DEPLOYMENT_KEYS = ("provider", "model", "weight", "region", *CAPACITY_KEYS)
-TENANT_KEYS = ("models", "retention", "routing", "limits", "weight", "cache")
-PRICE_KEYS = (
-    "model",
-    "provider",
-    "input_per_mtok",
-    "output_per_mtok",
-    "cached_input_per_mtok",
-    "effective",
-)
-
-TENANT_PATH_RE = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
+__all__ = [
+    "TENANT_PATH_RE",
+    "ConfigError",
+    "key_join",
+    "parse_audit_security",
+    "parse_settings",
+]
 
 
 class _Parser(CacheReader):

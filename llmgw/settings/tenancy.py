@@ -9,8 +9,8 @@ declared tenant.
 
 from __future__ import annotations
 
-from llmgw.settings.parse import TENANT_PATH_RE
 from llmgw.settings.schema import ModelConfig, Settings
+from llmgw.settings.sections import TENANT_PATH_RE
 from llmgw.types import Retention
 
 DEFAULT_RETENTION: Retention = "full"
