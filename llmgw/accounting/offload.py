@@ -11,8 +11,9 @@ prompt of random letters, ``benchmarks/isolation.py``). So:
   so the loop runs on), and the caller waits at most ``wait_s`` (0.25 s: an ordinary 4 MB
   prompt counts in ~0.2 s). Past that, or when the thread already has more than
   ``backlog_chars`` (8 M) characters queued, the answer is None and the caller falls back to
-  a bound that needs no BPE (the byte bound of ``llmgw.accounting.prompt``). A count that was
-  not started when its caller gave up is dropped from the queue.
+  a bound that needs no BPE (the byte bound of ``llmgw.accounting.prompt``). A count whose
+  caller gave up is dropped from the queue, or stopped at its next piece if it had started:
+  a prompt never costs more than ``wait_s`` of the thread.
 
 One thread, not a pool: counting must never take more than one of the host's cores from the
 event loop, and with the wait bounded a busy thread costs a caller only precision, never time.
@@ -27,16 +28,36 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import tiktoken
 
 from llmgw.accounting.estimate import INLINE_CHARS
+from llmgw.accounting.pieces import pieces
 from llmgw.accounting.prompt import PromptShape
-from llmgw.accounting.tokens import get_encoding, text_len
+from llmgw.accounting.tokens import MEMO_MAX_TEXT, get_encoding, text_len
 
 WAIT_S = 0.25
 BACKLOG_CHARS = 8_000_000
 
 
-def exact_tokens(enc: tiktoken.Encoding, shape: PromptShape) -> int:
-    """The exact count of ``shape`` (overhead plus every text), on the calling thread."""
-    return shape.overhead + sum(text_len(enc, t) for t in shape.texts)
+class Abandoned(Exception):
+    """The caller stopped waiting for this count."""
+
+
+def exact_tokens(
+    enc: tiktoken.Encoding, shape: PromptShape, stop: threading.Event | None = None
+) -> int:
+    """The exact count of ``shape`` (overhead plus every text), on the calling thread.
+
+    Checks ``stop`` between pieces of long texts and raises ``Abandoned`` once it is set, so
+    a count nobody waits for any more stops within one piece (a few ms at most).
+    """
+    total = shape.overhead
+    for text in shape.texts:
+        if len(text) <= MEMO_MAX_TEXT:
+            total += text_len(enc, text)
+            continue
+        for piece in pieces(text):
+            if stop is not None and stop.is_set():
+                raise Abandoned
+            total += len(enc.encode_ordinary(piece))
+    return total
 
 
 class Offload:
@@ -76,16 +97,19 @@ class Offload:
             return exact_tokens(enc, shape)
         if not self._take(shape.chars):
             return None
+        stop = threading.Event()
         try:
-            job: Future[int] = self._pool().submit(exact_tokens, enc, shape)
+            job: Future[int] = self._pool().submit(exact_tokens, enc, shape, stop)
         except RuntimeError:  # the executor was shut down
             self._give_back(shape.chars)
             return None
         job.add_done_callback(lambda _: self._give_back(shape.chars))
         try:
             return await asyncio.wait_for(asyncio.wrap_future(job), self.wait_s)
-        except TimeoutError:  # wait_for cancelled the job, which drops it if not started
-            return None
+        except TimeoutError:  # wait_for cancelled the job: dropped if not started, else
+            return None  # stopped at its next piece
+        finally:
+            stop.set()
 
     def close(self) -> None:
         """Stop the thread once its current count is done; queued counts are dropped."""

@@ -13,14 +13,15 @@ One walk over the canonical messages and tools gives what every counter needs:
 ``chars``
     The characters of all texts: the work BPE would do, known before doing any of it.
 ``bound``
-    Tokens that no byte-level tokenizer can exceed: each text's UTF-8 bytes (a byte-level BPE
-    emits at least one byte per token), plus :data:`BOUND_TOKENS_PER_MESSAGE` per message,
-    :data:`BOUND_TOKENS_PER_TOOL_CALL` per tool call, :data:`IMAGE_TOKENS_BOUND` per image and
-    the reply priming. SentencePiece tokenizers with byte fallback (Gemini) stay under it too:
-    a piece covers at least one byte, and the one extra prefix token per text fits in the
-    per-message allowance. Content parts the gateway does not know are bounded by the bytes
-    of their JSON. A crafted text cannot beat this bound, whatever the provider's vocabulary;
-    computing it costs one ``str.encode`` per non-ASCII text (C speed, about 1 ms per MB).
+    Tokens that no byte-level tokenizer can exceed: the UTF-8 bytes of each text and of each
+    tool-call id (a byte-level BPE emits at least one byte per token), plus
+    :data:`BOUND_TOKENS_PER_MESSAGE` per message, :data:`BOUND_TOKENS_PER_TOOL_CALL` per tool
+    call, :data:`IMAGE_TOKENS_BOUND` per image and the reply priming. SentencePiece
+    tokenizers with byte fallback (Gemini) stay under it too: a piece covers at least one
+    byte, and the one extra prefix token per text fits in the per-message allowance. Content
+    parts the gateway does not know are bounded by the bytes of their JSON. A crafted text
+    cannot beat this bound, whatever the provider's vocabulary; computing it costs one
+    ``str.encode`` per non-ASCII text (C speed, about 1 ms per MB).
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ class _Walk:
         fn = fn if isinstance(fn, dict) else {}
         self.overhead += TOKENS_PER_TOOL_CALL
         self.bound += BOUND_TOKENS_PER_TOOL_CALL
+        call_id = call.get("id") if isinstance(call, dict) else None
+        if isinstance(call_id, str):  # not in OpenAI's recipe, but providers render it
+            self.bound += utf8_len(call_id)
         for value in (fn.get("name"), fn.get("arguments")):
             if isinstance(value, str):
                 self.text(value)

@@ -2,7 +2,7 @@
 
 Before any upstream call, ``admit`` reserves the call's worst case on every node of the
 tenant chain (all or nothing): the output bound plus, per deployment, the most input it can
-bill (``input_tokens``), counted without ever blocking the event loop on a large prompt.
+bill (``prompt_inputs``), counted without ever blocking the event loop on a large prompt.
 After it, ``finish`` settles the reservation to the exact cost (an aborted stream pays what
 was produced) or releases it (a failed call costs nothing). A tenant chain without limits
 costs one memoised lookup.
@@ -76,7 +76,7 @@ class Limiter:
             for d in (plan.deployments if model is plan.model else model.deployments)
         ]
         first_model = pairs[0][1] if pairs else req.model
-        input_tokens, billed = await self.input_tokens(req, pairs, first_model)
+        input_tokens, billed = await prompt_inputs(self.offload, req, pairs, first_model)
         reserve = worst_case(
             self.prices,
             pairs,
@@ -102,34 +102,6 @@ class Limiter:
             err.retry_after = rej.retry_after_s
             raise err from None
 
-    async def input_tokens(
-        self, req: ChatRequest, pairs: list[tuple[str, str]], first_model: str
-    ) -> tuple[int, dict[tuple[str, str], int]]:
-        """The prompt's tokens for TPM, and per deployment the most input it can bill.
-
-        A deployment whose provider bills with a tokenizer we have (OpenAI's models at
-        OpenAI) gets the exact count, counted off the event loop when the prompt is large; any
-        other deployment, or one whose count did not come back within the offload's wait, gets
-        the byte bound, which no crafted prompt can beat. TPM takes the first deployment's
-        exact count when there is one, else a bounded-work estimate (settlement corrects it).
-        """
-        shape = prompt_shape(req.messages, req.tools)
-        exact: dict[str, int | None] = {}
-        for kind, model in pairs:
-            name = provider_encoding(kind, model)
-            if name is not None and name not in exact:
-                exact[name] = await self.offload.count(name, shape)
-        billed: dict[tuple[str, str], int] = {}
-        for kind, model in pairs:
-            name = provider_encoding(kind, model)
-            count = exact.get(name) if name is not None else None
-            billed[(kind, model)] = shape.bound if count is None else count
-        first = provider_encoding(pairs[0][0], first_model) if pairs else None
-        counted = exact.get(first) if first is not None else None
-        if counted is None:
-            counted = estimate_shape(first_model, shape).tokens
-        return counted, billed
-
     async def finish(
         self, admission: Admission, outcome: str, tokens: int, cost_nanos: int
     ) -> list[BudgetUsage]:
@@ -138,6 +110,36 @@ class Limiter:
             return await self.store.settle(admission, tokens, cost_nanos)
         await self.store.release(admission)
         return []
+
+
+async def prompt_inputs(
+    offload: Offload, req: ChatRequest, pairs: list[tuple[str, str]], first_model: str
+) -> tuple[int, dict[tuple[str, str], int]]:
+    """The prompt's tokens for TPM, and per deployment (provider kind, model) the most input
+    it can bill.
+
+    A deployment whose provider bills with a tokenizer we have (OpenAI's models at OpenAI)
+    gets the exact count, counted off the event loop when the prompt is large; any other
+    deployment, or one whose count did not come back within the offload's wait, gets the byte
+    bound, which no crafted prompt can beat. TPM takes the first deployment's exact count when
+    there is one, else a bounded-work estimate (settlement corrects it).
+    """
+    shape = prompt_shape(req.messages, req.tools)
+    exact: dict[str, int | None] = {}
+    for kind, model in pairs:
+        name = provider_encoding(kind, model)
+        if name is not None and name not in exact:
+            exact[name] = await offload.count(name, shape)
+    billed: dict[tuple[str, str], int] = {}
+    for kind, model in pairs:
+        name = provider_encoding(kind, model)
+        count = exact.get(name) if name is not None else None
+        billed[(kind, model)] = shape.bound if count is None else count
+    first = provider_encoding(pairs[0][0], first_model) if pairs else None
+    counted = exact.get(first) if first is not None else None
+    if counted is None:
+        counted = estimate_shape(first_model, shape).tokens
+    return counted, billed
 
 
 def rate_headers(admission: Admission | None) -> list[tuple[bytes, bytes]]:
