@@ -52,8 +52,16 @@ IMAGE_TOKENS_BOUND = 1600
 
 
 def utf8_len(text: str) -> int:
-    """Bytes of ``text`` in UTF-8 (lone surrogates, which JSON can carry, count as 3)."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    """Bytes of ``text`` in UTF-8 (lone surrogates, which JSON can carry, count as 3).
+
+    O(1) for ASCII; otherwise one encode, ~5 ms for 4 MB (a third more with the
+    ``surrogatepass`` handler, so that is only the fallback)."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        return len(text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True, slots=True)
