@@ -5,13 +5,13 @@ costs at most a few milliseconds whatever the text (BPE is at most ~0.5 µs per 
 unloaded, ``llmgw.accounting.pieces``) and ~0.3 ms for ordinary text. A larger one is
 *sampled*: :data:`SAMPLES` windows spread evenly over its texts (running on into the next
 text where one ends), :data:`INLINE_CHARS` characters in all, are counted exactly and their
-tokens per character scaled to the whole, capped at the prompt's byte bound
-(``llmgw.accounting.prompt``). The result is marked ``estimated``. On mixed prose and code it
-lands within ~10% (6% on this repository's 600 KB of sources); a text built to fool it can
-move it further, which is why nothing that guards money uses it: admission reserves with an
-exact count or the byte bound (``llmgw.gateway.limiter``), and this serves the rest (the
-``message_start`` announcement, usage of a provider that reported none, TPM demand that
-settlement corrects).
+tokens per character scaled to the whole, capped at 4 bytes per character (a byte bound that
+needs no encoding, ``llmgw.accounting.prompt``). The result is marked ``estimated``. On mixed
+prose and code it lands within ~10% (6% on this repository's 600 KB of sources); a text built
+to fool it can move it further, which is why nothing that guards money uses it: admission
+reserves with an exact count or the byte bound (``llmgw.gateway.limiter``), and this serves
+the rest (the ``message_start`` announcement, usage of a provider that reported none, TPM
+demand that settlement corrects).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def estimate_shape(model: str, shape: PromptShape) -> TokenCount:
     if shape.chars <= INLINE_CHARS:
         return TokenCount(shape.overhead + sum(text_len(enc, t) for t in shape.texts), estimated)
     tokens = shape.overhead + sampled_tokens(enc, shape.texts, shape.chars)
-    return TokenCount(min(tokens, shape.bound), True)
+    return TokenCount(min(tokens, shape.cheap_bound), True)
 
 
 def estimate_prompt(

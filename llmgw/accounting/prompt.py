@@ -27,7 +27,7 @@ One walk over the canonical messages and tools gives what every counter needs:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -64,28 +64,40 @@ def utf8_len(text: str) -> int:
         return len(text.encode("utf-8", "surrogatepass"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PromptShape:
-    """What the module docstring describes, for one prompt."""
+    """What the module docstring describes, for one prompt. ``bound`` is computed on first
+    use (it encodes non-ASCII texts) and kept; ``allowance`` is its part that is not text."""
 
     texts: tuple[str, ...]
     overhead: int
     chars: int
-    bound: int
+    allowance: int
+    _bound: int | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def bound(self) -> int:
+        if self._bound is None:
+            self._bound = self.allowance + sum(map(utf8_len, self.texts))
+        return self._bound
+
+    @property
+    def cheap_bound(self) -> int:
+        """A looser bound known without encoding: 4 bytes per character at most."""
+        return self.allowance + 4 * self.chars
 
 
 class _Walk:
-    __slots__ = ("bound", "overhead", "texts")
+    __slots__ = ("allowance", "overhead", "texts")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.overhead = REPLY_PRIMING_TOKENS
-        self.bound = REPLY_PRIMING_TOKENS
+        self.allowance = REPLY_PRIMING_TOKENS
 
     def text(self, value: str) -> None:
         if value:
             self.texts.append(value)
-            self.bound += utf8_len(value)
 
     def part(self, part: Any) -> None:
         if not isinstance(part, dict):
@@ -99,25 +111,25 @@ class _Walk:
             image = part.get("image_url")
             detail = image.get("detail") if isinstance(image, dict) else None
             self.overhead += IMAGE_TOKENS_LOW if detail == "low" else IMAGE_TOKENS
-            self.bound += IMAGE_TOKENS_BOUND
+            self.allowance += IMAGE_TOKENS_BOUND
         else:  # not counted by the recipe, but a provider may bill it: bound it by its bytes
-            self.bound += len(orjson.dumps(part, default=str))
+            self.allowance += len(orjson.dumps(part, default=str))
 
     def tool_call(self, call: Any) -> None:
         fn = call.get("function") if isinstance(call, dict) else None
         fn = fn if isinstance(fn, dict) else {}
         self.overhead += TOKENS_PER_TOOL_CALL
-        self.bound += BOUND_TOKENS_PER_TOOL_CALL
+        self.allowance += BOUND_TOKENS_PER_TOOL_CALL
         call_id = call.get("id") if isinstance(call, dict) else None
         if isinstance(call_id, str):  # not in OpenAI's recipe, but providers render it
-            self.bound += utf8_len(call_id)
+            self.allowance += utf8_len(call_id)
         for value in (fn.get("name"), fn.get("arguments")):
             if isinstance(value, str):
                 self.text(value)
 
     def message(self, message: Message) -> None:
         self.overhead += TOKENS_PER_MESSAGE
-        self.bound += BOUND_TOKENS_PER_MESSAGE
+        self.allowance += BOUND_TOKENS_PER_MESSAGE
         for key, value in message.items():
             if key == "tool_calls":
                 if isinstance(value, list):
@@ -140,4 +152,4 @@ def prompt_shape(messages: Sequence[Message], tools: Sequence[Tool] | None = Non
     if tools:
         walk.text(orjson.dumps(list(tools)).decode())
     texts = tuple(walk.texts)
-    return PromptShape(texts, walk.overhead, sum(map(len, texts)), walk.bound)
+    return PromptShape(texts, walk.overhead, sum(map(len, texts)), walk.allowance)

@@ -223,9 +223,12 @@ def test_large_ordinary_text_is_sampled_within_ten_percent() -> None:
     assert completion.estimated and abs(completion.tokens - exact) / exact < 0.1
 
 
-def test_sampled_estimate_never_exceeds_the_bound() -> None:
-    shape = prompt_shape(user("\u3000" * 2_000_000))
-    assert estimate_shape("gpt-4o", shape).tokens <= shape.bound
+def test_sampled_estimate_is_capped_without_encoding() -> None:
+    shape = prompt_shape(user("\U0001f600" * 100_000))
+    assert shape._bound is None
+    assert estimate_shape("gpt-4o", shape).tokens <= shape.cheap_bound
+    assert shape._bound is None  # the estimate never paid for the exact byte count
+    assert shape.bound == REPLY_PRIMING_TOKENS + BOUND_TOKENS_PER_MESSAGE + 4 + 400_000
 
 
 def test_many_small_messages_are_sampled_too() -> None:
