@@ -1,28 +1,24 @@
 """Tenant isolation: does one tenant's huge prompt slow another tenant's calls?
 
-Starts a real ``llmgw mock serve`` and a real ``llmgw serve`` in front of it (both tenants have
-limits, so every call is admitted through token counting and a budget reservation), then:
+Starts two real ``llmgw mock serve`` upstreams (one for the attacker's models, one for the
+victim's: what is measured is the gateway, not a shared upstream) and a real ``llmgw serve``
+in front of them, both tenants with limits (every call is counted and reserved), then:
 
-1. **baseline**: the victim tenant's small calls run alone (``--victims`` at a time, plain
-   OpenAI-format calls) while ``/healthz`` is probed every 20 ms;
-2. **one attack per shape**: the same victim traffic and probes while an attacker process sends
-   4 MB prompts (``--size``) at concurrency ``--attackers``:
+1. **baseline**: the victim's small OpenAI-format calls (``--victims`` at a time) run alone
+   while ``/healthz`` is probed every 20 ms;
+2. **one attack per shape**: the same, while an attacker process sends 4 MB prompts
+   (``--size``) at concurrency ``--attackers``:
+   ``letters`` (random lowercase letters without a space, OpenAI format, to ``gpt-4o-mini``
+   whose tokenizer we have: BPE over one giant pre-token) and ``zwsp-stream`` (one run of
+   U+200B streamed in the Anthropic format to ``claude-haiku-4-5``: counted by the proxy
+   tokenizer at admission and again for ``message_start``).
 
-   - ``letters``: random lowercase letters without a space, OpenAI format, to a model with an
-     exact tokenizer (``gpt-4o-mini``): BPE over one giant pre-token;
-   - ``zwsp-stream``: one run of U+200B (zero width space, 3 UTF-8 bytes) streamed in the
-     Anthropic format to a model counted with the proxy tokenizer (``claude-haiku-4-5``):
-     admission counts it, and the stream's ``message_start`` announces its input tokens.
-
-It prints one row per phase: the victim's p50/p99 (of calls started in the window), the p99
-of ``/healthz``, and what the attacker got. Targets, per attack: victim p99 within
-``--max-added-ms`` (50) of the baseline p99 and ``/healthz`` p99 under ``--max-healthz-ms``
-(100). Exits 1 when one is missed (or a victim call failed), 0 otherwise.
+One row per phase: the victim's p50/p99 (calls started in the window), ``/healthz`` p99, and
+what the attacker got. Targets per attack: victim p99 within ``--max-added-ms`` (50) of the
+baseline's, ``/healthz`` p99 under ``--max-healthz-ms`` (100). Exits 1 when one is missed or
+a victim call failed. Traffic stays on 127.0.0.1; every loop is bounded by time and count.
 
     python benchmarks/isolation.py [--baseline-s 5] [--attack-s 10] [--json PATH]
-
-Traffic stays on 127.0.0.1; every loop is bounded by time and count, and every process it
-starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -46,11 +42,9 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
 LETTERS = bytes(range(97, 123))
 ZWSP = "\u200b".encode()
-MAX_ATTACK_CALLS = 400  # per attack phase, whatever the duration
-MAX_VICTIM_CALLS = 20_000  # per phase
+MAX_ATTACK_CALLS, MAX_VICTIM_CALLS = 400, 20_000  # per phase, whatever its duration
 PROBE_EVERY_S = 0.02
 CALL_TIMEOUT_S = 60.0
 LLMGW = [sys.executable, "-m", "llmgw"]
@@ -72,11 +66,19 @@ kind = "anthropic"
 base_url = "http://127.0.0.1:{mock}"
 api_key_env = "LLMGW_BENCH_UPSTREAM_KEY"
 
+[providers.victim-upstream]
+kind = "openai"
+base_url = "http://127.0.0.1:{victim_mock}/v1"
+api_key_env = "LLMGW_BENCH_UPSTREAM_KEY"
+
 [models.gpt]
 deployments = [{{ provider = "up-openai", model = "gpt-4o-mini" }}]
 
 [models.claude]
 deployments = [{{ provider = "up-anthropic", model = "claude-haiku-4-5" }}]
+
+[models.victim-gpt]
+deployments = [{{ provider = "victim-upstream", model = "gpt-4o-mini" }}]
 {tenants}
 """
 
@@ -125,33 +127,19 @@ def start(args: list[str], ready: str, log: Path) -> subprocess.Popen[bytes]:
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def create_key(state: Path, tenant: str) -> str:
+    args = [*LLMGW, *f"keys create --tenant {tenant} --name {tenant} --json".split()]
     out = subprocess.run(
-        [
-            *LLMGW,
-            "keys",
-            "create",
-            "--tenant",
-            tenant,
-            "--name",
-            tenant,
-            "--json",
-            "--state",
-            str(state),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return str(json.loads(out)["secret"])
+        [*args, "--state", str(state)], capture_output=True, text=True, check=True, timeout=60
+    )
+    return str(json.loads(out.stdout)["secret"])
 
 
 # ----------------------------------------------------------------------------- the attacker
@@ -173,8 +161,7 @@ async def attack_loop(base: str, key: str, shape: str, size: int, conns: int, un
     statuses: Counter[str] = Counter()
     latencies: list[float] = []
     sent = 0
-    headers = {"authorization": f"Bearer {key}", "x-api-key": key}
-    headers["content-type"] = "application/json"
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
@@ -227,7 +214,7 @@ async def measure(base: str, key: str, conns: int, seconds: float) -> Window:
             while time.monotonic() < until and counter < MAX_VICTIM_CALLS:
                 counter += 1
                 body = {
-                    "model": "gpt",
+                    "model": "victim-gpt",
                     "max_tokens": 16,
                     "messages": [{"role": "user", "content": f"Say hello, number {counter}."}],
                 }
@@ -298,38 +285,32 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args()
     shapes = [s for s in args.shapes.split(",") if s]
-    for s in shapes:
-        if s not in ("letters", "zwsp-stream"):
-            raise SystemExit(f"unknown shape {s!r}")
+    if set(shapes) - {"letters", "zwsp-stream"}:
+        raise SystemExit(f"unknown shape in {args.shapes!r}")
 
     work = Path(tempfile.mkdtemp(prefix="llmgw-isolation-"))
-    mock_port, gw_port = free_port(), free_port()
+    mock_port, victim_port, gw_port = free_port(), free_port(), free_port()
     tenants = "".join(TENANT.format(name=n) for n in ("victim", "attacker"))
-    (work / "llmgw.toml").write_text(CONFIG.format(mock=mock_port, tenants=tenants))
+    config = CONFIG.format(mock=mock_port, victim_mock=victim_port, tenants=tenants)
+    (work / "llmgw.toml").write_text(config)
     state = work / "state.db"
     victim_key, attacker_key = create_key(state, "victim"), create_key(state, "attacker")
-    mock = start(
-        [*LLMGW, "mock", "serve", "--port", str(mock_port)],
-        f"http://127.0.0.1:{mock_port}/healthz",
-        work / "mock.log",
-    )
+    mocks = [
+        start(
+            [*LLMGW, "mock", "serve", "--port", str(port)],
+            f"http://127.0.0.1:{port}/healthz",
+            work / f"mock-{port}.log",
+        )
+        for port in (mock_port, victim_port)
+    ]
     try:
+        serve = f"serve --config {work / 'llmgw.toml'} --state {state} --port {gw_port}"
         gw = start(
-            [
-                *LLMGW,
-                "serve",
-                "--config",
-                str(work / "llmgw.toml"),
-                "--state",
-                str(state),
-                "--port",
-                str(gw_port),
-            ],
-            f"http://127.0.0.1:{gw_port}/readyz",
-            work / "gateway.log",
+            [*LLMGW, *serve.split()], f"http://127.0.0.1:{gw_port}/readyz", work / "gateway.log"
         )
     except BaseException:
-        stop(mock)
+        for mock in mocks:
+            stop(mock)
         raise
     base = f"http://127.0.0.1:{gw_port}"
     rows: list[dict[str, Any]] = []
@@ -358,22 +339,18 @@ def main() -> int:
             asyncio.run(settle_down(base))
     finally:
         stop(gw)
-        stop(mock)
+        for mock in mocks:
+            stop(mock)
     return report_rows(rows, args)
 
 
 def row(phase: str, win: Window, attack: dict[str, Any] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "phase": phase,
-        "victim_calls": len(win.victim_ms),
-        "victim_errors": dict(win.victim_errors),
-        "victim_p50_ms": round(pct(win.victim_ms, 0.50), 2),
-        "victim_p99_ms": round(pct(win.victim_ms, 0.99), 2),
-        "victim_max_ms": round(max(win.victim_ms, default=float("nan")), 2),
-        "healthz_probes": len(win.healthz_ms),
-        "healthz_p50_ms": round(pct(win.healthz_ms, 0.50), 2),
-        "healthz_p99_ms": round(pct(win.healthz_ms, 0.99), 2),
-    }
+    out: dict[str, Any] = {"phase": phase, "victim_calls": len(win.victim_ms)}
+    out["victim_errors"] = dict(win.victim_errors)
+    for name, values in (("victim", win.victim_ms), ("healthz", win.healthz_ms)):
+        out[f"{name}_p50_ms"] = round(pct(values, 0.50), 2)
+        out[f"{name}_p99_ms"] = round(pct(values, 0.99), 2)
+        out[f"{name}_max_ms"] = round(max(values, default=float("nan")), 2)
     if attack is not None:
         lat = attack["latencies"]
         out["attack_calls"] = len(lat)
