@@ -289,21 +289,7 @@ def text_len(enc: tiktoken.Encoding, text: str) -> int:
     return _memo_len(enc, text)
 
 
-def count_prompt(
-    model: str, messages: Sequence[Message], tools: Sequence[Tool] | None = None
-) -> TokenCount:
-    """Prompt tokens for canonical ``messages`` (and ``tools``), with OpenAI's chat overhead.
-
-    Linear in the prompt's size but not cheap (up to ~1 µs per character for adversarial
-    text): on the event loop, use ``llmgw.accounting.offload`` or ``llmgw.accounting.estimate``.
-    """
-    enc, estimated = counter(model)
-    shape = prompt_shape(messages, tools)
-    return TokenCount(shape.overhead + sum(text_len(enc, t) for t in shape.texts), estimated)
-
-
-def tool_call_tokens(enc: tiktoken.Encoding, call: ToolCall | ToolCallDelta) -> int:
-    """A tool call's name and arguments plus the per-call overhead."""
+def _tool_call_tokens(enc: tiktoken.Encoding, call: ToolCall | ToolCallDelta) -> int:
     if isinstance(call, ToolCallDelta):
         name, arguments = call.name, call.arguments
     else:
@@ -317,6 +303,19 @@ def tool_call_tokens(enc: tiktoken.Encoding, call: ToolCall | ToolCallDelta) -> 
     return total
 
 
+def count_prompt(
+    model: str, messages: Sequence[Message], tools: Sequence[Tool] | None = None
+) -> TokenCount:
+    """Prompt tokens for canonical ``messages`` (and ``tools``), with OpenAI's chat overhead.
+
+    Linear in the prompt's size but not cheap (up to ~1 µs per character for adversarial
+    text): on the event loop, use ``llmgw.accounting.offload`` or ``llmgw.accounting.estimate``.
+    """
+    enc, estimated = counter(model)
+    shape = prompt_shape(messages, tools)
+    return TokenCount(shape.overhead + sum(text_len(enc, t) for t in shape.texts), estimated)
+
+
 def count_completion(
     model: str,
     text: str | None,
@@ -326,5 +325,5 @@ def count_completion(
     enc, estimated = counter(model)
     total = encoded_len(enc, text) if text else 0
     if tool_calls:
-        total += sum(tool_call_tokens(enc, call) for call in tool_calls)
+        total += sum(_tool_call_tokens(enc, call) for call in tool_calls)
     return TokenCount(total, estimated)
