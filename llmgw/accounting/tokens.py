@@ -18,7 +18,15 @@ Models without a public tokenizer (Claude, Gemini, the mock models, unknown open
     Claude tends to count somewhat higher than the proxy, so reservations for it are best read as
     a floor.
 
-Chat overhead
+Cost
+    BPE is linear here: texts are encoded in pieces of at most 4,096 characters
+    (``llmgw.accounting.pieces``), exact for ordinary text, and no input can make tiktoken's
+    regex panic. Linear is still up to ~1 µs per character for adversarial text, seconds for a
+    4 MB prompt: code on the event loop counts through ``llmgw.accounting.offload`` (small
+    prompts inline, large ones on a worker thread; tiktoken releases the GIL) or
+    ``llmgw.accounting.estimate`` (bounded work, sampled beyond it).
+
+Chat overhead (``llmgw.accounting.prompt``)
     Follows OpenAI's published recipe for chat models: 3 tokens per message, 1 more when a message
     carries a ``name``, and 3 tokens priming the reply. Tool definitions count as their compact JSON
     text and each image part as a fixed estimate (:data:`IMAGE_TOKENS`, or
@@ -36,25 +44,48 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 import tiktoken
 
-from llmgw.jsontext import dumps_text
+from llmgw.accounting.pieces import PIECE_CHARS, pieces
+from llmgw.accounting.prompt import (
+    IMAGE_TOKENS,
+    IMAGE_TOKENS_LOW,
+    REPLY_PRIMING_TOKENS,
+    TOKENS_PER_MESSAGE,
+    TOKENS_PER_NAME,
+    TOKENS_PER_TOOL_CALL,
+    prompt_shape,
+)
 from llmgw.types import Message, Tool, ToolCall, ToolCallDelta
+
+__all__ = [
+    "CL100K",
+    "IMAGE_TOKENS",
+    "IMAGE_TOKENS_LOW",
+    "O200K",
+    "PROXY_ENCODING",
+    "REPLY_PRIMING_TOKENS",
+    "TOKENS_PER_MESSAGE",
+    "TOKENS_PER_NAME",
+    "TOKENS_PER_TOOL_CALL",
+    "TokenCount",
+    "count_completion",
+    "count_prompt",
+    "count_text",
+    "counter",
+    "encoded_len",
+    "encoding_for",
+    "encoding_name_for",
+    "get_encoding",
+    "provider_encoding",
+    "text_len",
+    "warm",
+]
 
 O200K = "o200k_base"
 CL100K = "cl100k_base"
 PROXY_ENCODING = O200K
-
-TOKENS_PER_MESSAGE = 3
-TOKENS_PER_NAME = 1
-REPLY_PRIMING_TOKENS = 3
-TOKENS_PER_TOOL_CALL = 3
-# OpenAI's vision pricing: 85 base tokens plus 170 per 512px tile. A 1024x1024 image at "high"
-# or "auto" detail is scaled to 768x768, four tiles: 85 + 4 * 170 = 765. "low" is a flat 85.
-IMAGE_TOKENS = 765
-IMAGE_TOKENS_LOW = 85
 
 _ENDOFTEXT = "<|endoftext|>"
 _FIM_PREFIX = "<|fim_prefix|>"
@@ -190,13 +221,23 @@ def encoding_name_for(model: str) -> str | None:
     return name
 
 
+def provider_encoding(provider_kind: str, model: str) -> str | None:
+    """The encoding that counts exactly what the provider bills, or None.
+
+    Only OpenAI (provider kind ``openai``) bills OpenAI models by tiktoken's tables; any other
+    provider (Anthropic, Gemini, the mock, whatever model name it serves) bills with its own
+    tokenizer, which ``o200k_base`` only approximates.
+    """
+    return encoding_name_for(model) if provider_kind == "openai" else None
+
+
 def encoding_for(model: str) -> tiktoken.Encoding | None:
     """The tiktoken encoding that is exact for ``model``, or None (Claude, Gemini, mock, ...)."""
     name = encoding_name_for(model)
     return get_encoding(name) if name is not None else None
 
 
-def _counter(model: str) -> tuple[tiktoken.Encoding, bool]:
+def counter(model: str) -> tuple[tiktoken.Encoding, bool]:
     """The encoding to count with and whether the result is an estimate."""
     name = encoding_name_for(model)
     if name is None:
@@ -212,6 +253,14 @@ def warm(models: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def encoded_len(enc: tiktoken.Encoding, text: str) -> int:
+    """Tokens of ``text``, BPE'd in pieces of at most ``PIECE_CHARS`` characters
+    (``llmgw.accounting.pieces``): linear cost whatever the text, exact for ordinary text."""
+    if len(text) <= PIECE_CHARS:
+        return len(enc.encode_ordinary(text))
+    return sum(len(enc.encode_ordinary(piece)) for piece in pieces(text))
+
+
 def count_text(model: str, text: str) -> int:
     """Tokens in ``text`` for ``model`` (proxy count when the model has no public tokenizer).
 
@@ -219,8 +268,8 @@ def count_text(model: str, text: str) -> int:
     """
     if not text:
         return 0
-    enc, _ = _counter(model)
-    return len(enc.encode_ordinary(text))
+    enc, _ = counter(model)
+    return encoded_len(enc, text)
 
 
 MEMO_MAX_TEXT = 16 * 1024  # longer texts are counted every time
@@ -229,29 +278,15 @@ MEMO_ENTRIES = 1024  # so the memo holds at most ~16 MB of text
 
 @functools.lru_cache(maxsize=MEMO_ENTRIES)
 def _memo_len(enc: tiktoken.Encoding, text: str) -> int:
-    return len(enc.encode_ordinary(text))
+    return encoded_len(enc, text)
 
 
 def text_len(enc: tiktoken.Encoding, text: str) -> int:
     """Tokens of ``text``. Texts that recur (system prompts, shared instructions) are counted
     once: BPE costs tens of microseconds, a memo lookup a fraction of one."""
     if len(text) > MEMO_MAX_TEXT:
-        return len(enc.encode_ordinary(text))
+        return encoded_len(enc, text)
     return _memo_len(enc, text)
-
-
-def _part_tokens(enc: tiktoken.Encoding, part: Any) -> int:
-    if not isinstance(part, dict):
-        return 0
-    kind = part.get("type")
-    if kind == "text":
-        text = part.get("text")
-        return text_len(enc, text) if isinstance(text, str) else 0
-    if kind == "image_url":
-        image = part.get("image_url")
-        detail = image.get("detail") if isinstance(image, dict) else None
-        return IMAGE_TOKENS_LOW if detail == "low" else IMAGE_TOKENS
-    return 0
 
 
 def _tool_call_tokens(enc: tiktoken.Encoding, call: ToolCall | ToolCallDelta) -> int:
@@ -266,34 +301,21 @@ def _tool_call_tokens(enc: tiktoken.Encoding, call: ToolCall | ToolCallDelta) ->
     total = TOKENS_PER_TOOL_CALL
     for text in (name, arguments):
         if isinstance(text, str) and text:
-            total += len(enc.encode_ordinary(text))
-    return total
-
-
-def _message_tokens(enc: tiktoken.Encoding, message: Message) -> int:
-    total = TOKENS_PER_MESSAGE
-    for key, value in message.items():
-        if key == "tool_calls":
-            if isinstance(value, list):
-                total += sum(_tool_call_tokens(enc, call) for call in value)
-        elif isinstance(value, str):
-            total += text_len(enc, value)
-            if key == "name":
-                total += TOKENS_PER_NAME
-        elif key == "content" and isinstance(value, list):
-            total += sum(_part_tokens(enc, part) for part in value)
+            total += encoded_len(enc, text)
     return total
 
 
 def count_prompt(
     model: str, messages: Sequence[Message], tools: Sequence[Tool] | None = None
 ) -> TokenCount:
-    """Prompt tokens for canonical ``messages`` (and ``tools``), with OpenAI's chat overhead."""
-    enc, estimated = _counter(model)
-    total = REPLY_PRIMING_TOKENS + sum(_message_tokens(enc, m) for m in messages)
-    if tools:
-        total += len(enc.encode_ordinary(dumps_text(list(tools))))
-    return TokenCount(total, estimated)
+    """Prompt tokens for canonical ``messages`` (and ``tools``), with OpenAI's chat overhead.
+
+    Linear in the prompt's size but not cheap (up to ~1 µs per character for adversarial
+    text): on the event loop, use ``llmgw.accounting.offload`` or ``llmgw.accounting.estimate``.
+    """
+    enc, estimated = counter(model)
+    shape = prompt_shape(messages, tools)
+    return TokenCount(shape.overhead + sum(text_len(enc, t) for t in shape.texts), estimated)
 
 
 def count_completion(
@@ -302,8 +324,8 @@ def count_completion(
     tool_calls: Sequence[ToolCall | ToolCallDelta] | None = None,
 ) -> TokenCount:
     """Completion tokens for generated ``text`` and tool calls (canonical dicts or deltas)."""
-    enc, estimated = _counter(model)
-    total = len(enc.encode_ordinary(text)) if text else 0
+    enc, estimated = counter(model)
+    total = encoded_len(enc, text) if text else 0
     if tool_calls:
         total += sum(_tool_call_tokens(enc, call) for call in tool_calls)
     return TokenCount(total, estimated)

@@ -16,12 +16,24 @@ replaced by typed placeholders (``[REDACTED:card]``). What is replaced:
 A JSON body is parsed and every string value (and whole number) is redacted on its own, so the
 result is still valid JSON; any other text is redacted as a whole. Pure and fast: one
 precompiled alternation, one pass per string (about 20 µs for a 2 KB chat body).
+
+Long strings are scanned in windows (:func:`windowed_sub`). Redaction runs on the audit
+writer's thread, but ``re`` holds the GIL for a whole ``sub`` call, so one call over a
+multi-megabyte string stalls the event loop as surely as running it there: 4 MB of digits
+held it for 7.6 s in the card/phone pass (~2 µs per digit; a run without separators now
+looks at its last 19 digits only, the only ones that can match), and 4 MB of letters for
+0.4 s in the key pass. Windows of at most ``WINDOW`` characters (4,096 for the card/phone
+pass) give the GIL back between calls, a few milliseconds apart. The result is the same as
+one pass for every match shorter than ``OVERLAP`` (a window looks that far past its end, and
+a match that reaches its edge is searched again in a wider window); only a match whose
+attempt needs more than 4,096 characters of look-ahead before it can succeed (``Bearer``
+followed by that much whitespace, say) can be missed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -49,6 +61,45 @@ _NUMBER = re.compile(
     r"|(?<![\d.-])0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}(?![\d.-]))"
 )
 _DIGITS = "0123456789"
+_CARD_MAX = 19  # digits
+
+
+WINDOW = 32_768
+NUMBER_WINDOW = 4_096
+OVERLAP = 4_096
+
+
+def windowed_sub(
+    pattern: re.Pattern[str],
+    repl: str | Callable[[re.Match[str]], str],
+    text: str,
+    window: int = WINDOW,
+    overlap: int = OVERLAP,
+) -> str:
+    """``pattern.sub(repl, text)``, with no single regex call over more than about
+    ``window + overlap`` characters (see the module docstring for what may differ)."""
+    n = len(text)
+    if n <= window + overlap:
+        return pattern.sub(repl, text)
+    out: list[str] = []
+    done = pos = 0
+    while pos < n:
+        end = min(n, pos + window + overlap)
+        found = pattern.search(text, pos, end)
+        if found is not None and found.start() >= pos + window and end < n:
+            found = None  # it starts in the overlap: the next window will judge it
+        while found is not None and end < n and found.end() >= end - 1:
+            end = min(n, end + max(overlap, end - pos))  # it may go on past the edge: widen
+            found = pattern.search(text, pos, end)
+        if found is None:
+            pos += window
+            continue
+        out.append(text[done : found.start()])
+        out.append(repl(found) if callable(repl) else found.expand(repl))
+        done = found.end()
+        pos = found.end() if found.end() > found.start() else found.end() + 1
+    out.append(text[done:])
+    return "".join(out)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -77,13 +128,13 @@ class Redactor:
     def text(self, value: str) -> str:
         """``value`` with every sensitive span replaced."""
         if self._custom is not None:
-            value = self._custom.sub("[REDACTED:custom]", value)
+            value = windowed_sub(self._custom, "[REDACTED:custom]", value)
         if any(hint in value for hint in _KEY_HINTS):
-            value = _KEY.sub(_key, value)
+            value = windowed_sub(_KEY, _key, value)
         if "@" in value:
-            value = _EMAIL.sub("[REDACTED:email]", value)
+            value = windowed_sub(_EMAIL, "[REDACTED:email]", value)
         if any(d in value for d in _DIGITS):
-            value = _RUN.sub(_run, value)
+            value = windowed_sub(_RUN, _run, value)
         return value
 
     def value(self, value: Any) -> Any:
@@ -122,9 +173,13 @@ def _run(match: re.Match[str]) -> str:
     start = match.start()
     if start and match.string[start - 1] in "0123456789.":
         return text  # the tail of a longer number (a decimal, a version): leave it
-    if sum(ch.isdigit() for ch in text) < 7:
+    if sum(ch.isdigit() for ch in text[:64]) < 7 and sum(ch.isdigit() for ch in text) < 7:
         return text
-    return _NUMBER.sub(_number, text)
+    if len(text) > _CARD_MAX and text.isdigit():
+        # No separator: no phone form can match, and a card only where 13-19 digits run to
+        # the end. The same answer as scanning the run, at ~2 µs per digit less.
+        return text[:-_CARD_MAX] + _NUMBER.sub(_number, text[-_CARD_MAX:])
+    return windowed_sub(_NUMBER, _number, text, NUMBER_WINDOW, 64)
 
 
 def _number(match: re.Match[str]) -> str:

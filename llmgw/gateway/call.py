@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from llmgw.accounting.cost import cost_nanos
-from llmgw.accounting.tokens import count_completion, count_prompt
+from llmgw.accounting.estimate import estimate_completion, estimate_prompt
 from llmgw.audit.commits import NotCommitted
 from llmgw.audit.record import AuditRecord, error_text, new_request_id
 from llmgw.audit.writer import WriterClosed
@@ -121,11 +121,12 @@ def billable(outcome: str, cost: int) -> int:
 
 
 def estimate_usage(call: Call, text: str, tool_calls: list[dict[str, Any]] | None) -> Usage:
-    """Tokens counted on our side when the provider reported none."""
+    """Tokens counted on our side when the provider reported none (bounded work: exact for
+    small texts, sampled for large ones; this runs on the event loop)."""
     assert call.request is not None and call.deployment is not None
     model = call.deployment.model
-    prompt = count_prompt(model, call.request.messages, call.request.tools)
-    completion = count_completion(model, text, tool_calls)
+    prompt = estimate_prompt(model, call.request.messages, call.request.tools)
+    completion = estimate_completion(model, text, tool_calls)
     return Usage(prompt.tokens, completion.tokens, 0, estimated=True)
 
 

@@ -1,9 +1,11 @@
 """Admission, settlement and rate-limit headers: the gateway's side of ``llmgw.limits``.
 
 Before any upstream call, ``admit`` reserves the call's worst case on every node of the
-tenant chain (all or nothing). After it, ``finish`` settles the reservation to the exact cost
-(an aborted stream pays what was produced) or releases it (a failed call costs nothing). A
-tenant chain without limits costs one memoised lookup.
+tenant chain (all or nothing): the output bound plus, per deployment, the most input it can
+bill (``prompt_inputs``), counted without ever blocking the event loop on a large prompt.
+After it, ``finish`` settles the reservation to the exact cost (an aborted stream pays what
+was produced) or releases it (a failed call costs nothing). A tenant chain without limits
+costs one memoised lookup.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from llmgw.accounting.estimate import estimate_shape
+from llmgw.accounting.offload import Offload
 from llmgw.accounting.pricing import PriceBook
-from llmgw.accounting.tokens import count_prompt
+from llmgw.accounting.prompt import prompt_shape
+from llmgw.accounting.tokens import provider_encoding
 from llmgw.errors import LimitExceeded
 from llmgw.limits.chain import node_limits
 from llmgw.limits.model import Admission, BudgetUsage, LimitStore, NodeLimits, RateState, Rejected
@@ -43,6 +48,7 @@ class Limiter:
     store: LimitStore
     prices: PriceBook
     overrides: Mapping[str, TenantLimits] = field(default_factory=dict)
+    offload: Offload = field(default_factory=Offload)
 
     _chains: dict[str, tuple[NodeLimits, ...]] = field(default_factory=dict)
 
@@ -64,13 +70,13 @@ class Limiter:
         if not chain:
             return None
         cfg = self.settings.limits
-        pairs = [
+        pairs: list[tuple[str, str]] = [
             (self.settings.providers[d.provider].kind, d.model)
             for model in (plan.model, *plan.fallbacks)
             for d in (plan.deployments if model is plan.model else model.deployments)
         ]
         first_model = pairs[0][1] if pairs else req.model
-        input_tokens = count_prompt(first_model, req.messages, req.tools).tokens
+        input_tokens, billed = await prompt_inputs(self.offload, req, pairs, first_model)
         reserve = worst_case(
             self.prices,
             pairs,
@@ -78,6 +84,7 @@ class Limiter:
             req.max_tokens,
             cfg.default_max_tokens,
             cfg.reserve_margin,
+            billed_inputs=billed,
         )
         try:
             return await self.store.admit(chain, reserve.demand(plan.model.name))
@@ -103,6 +110,36 @@ class Limiter:
             return await self.store.settle(admission, tokens, cost_nanos)
         await self.store.release(admission)
         return []
+
+
+async def prompt_inputs(
+    offload: Offload, req: ChatRequest, pairs: list[tuple[str, str]], first_model: str
+) -> tuple[int, dict[tuple[str, str], int]]:
+    """The prompt's tokens for TPM, and per deployment (provider kind, model) the most input
+    it can bill.
+
+    A deployment whose provider bills with a tokenizer we have (OpenAI's models at OpenAI)
+    gets the exact count, counted off the event loop when the prompt is large; any other
+    deployment, or one whose count did not come back within the offload's wait, gets the byte
+    bound, which no crafted prompt can beat. TPM takes the first deployment's exact count when
+    there is one, else a bounded-work estimate (settlement corrects it).
+    """
+    shape = prompt_shape(req.messages, req.tools)
+    exact: dict[str, int | None] = {}
+    for kind, model in pairs:
+        name = provider_encoding(kind, model)
+        if name is not None and name not in exact:
+            exact[name] = await offload.count(name, shape)
+    billed: dict[tuple[str, str], int] = {}
+    for kind, model in pairs:
+        name = provider_encoding(kind, model)
+        count = exact.get(name) if name is not None else None
+        billed[(kind, model)] = shape.bound if count is None else count
+    first = provider_encoding(pairs[0][0], first_model) if pairs else None
+    counted = exact.get(first) if first is not None else None
+    if counted is None:
+        counted = estimate_shape(first_model, shape).tokens
+    return counted, billed
 
 
 def rate_headers(admission: Admission | None) -> list[tuple[bytes, bytes]]:

@@ -192,6 +192,7 @@ class Gateway:
         for provider in self.providers.values():
             await provider.aclose()
         await self.limiter.store.aclose()
+        self.limiter.offload.close()
         await self.transport.aclose()
         if self._persist is not None:
             self._persist.stop()

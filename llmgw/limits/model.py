@@ -7,16 +7,18 @@ any upstream call:
   holding up to one minute's worth: sustained rate ``limit``/min, bursts up to ``limit``);
 - **concurrency**: calls in flight per node;
 - **budgets**: money per period per node (optionally per model). A call *reserves* the most
-  it can cost (input tokens counted, output bounded by ``max_tokens`` or the model's cap,
-  times ``reserve_margin``); a hard budget admits it only if ``spent + reserved + this
-  reservation <= limit``. After the call, ``settle`` replaces the reservation with the exact
-  cost (refunding the rest; a client-aborted stream pays for what was produced) and ``release``
+  it can cost (input tokens: the exact count where the gateway has the provider's tokenizer,
+  else the prompt's byte bound; output bounded by ``max_tokens`` or the default; times
+  ``reserve_margin``); a hard budget admits it only if ``spent + reserved + this reservation
+  <= limit``. After the call, ``settle`` replaces the reservation with the exact cost
+  (refunding the rest; a client-aborted stream pays for what was produced) and ``release``
   refunds a failed call completely.
 
-So a hard budget is overshot only when a call costs more than it reserved, which happens only
-when the input token count was an estimate (no tokenizer for the model) that came out low: the
-overshoot is bounded by the in-flight calls' estimate errors, and is zero for models with an
-exact tokenizer and a bounded ``max_tokens``.
+So a hard budget is overshot only when a call costs more than it reserved. The input side
+cannot do that: no byte-level tokenizer emits more tokens than the prompt has UTF-8 bytes
+(``llmgw.accounting.prompt``), so a crafted prompt (spaces, emoji, CJK, one repeated
+character) cannot beat the reservation; what is left to the margin is the chat framing the
+recipe approximates (tools, images) and output beyond the bound when a provider ignores it.
 
 Everything here is pure data; ``LimitStore`` implementations own the counters.
 """

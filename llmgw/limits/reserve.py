@@ -7,13 +7,14 @@ nanodollars, rounded up to a whole nanodollar so a reservation never falls short
 worst case. A model without a known price reserves no money (it is not charged either).
 
 When a call may be served by several deployments (failover), the caller reserves for the most
-expensive of them: ``worst_case``.
+expensive of them: ``worst_case``, each priced at the most input it can bill (an exact count
+where the gateway has the provider's tokenizer, else the prompt's byte bound).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import NamedTuple
 
@@ -73,14 +74,29 @@ def worst_case(
     default_max_tokens: int,
     margin: Decimal,
     on: dt.date | None = None,
+    billed_inputs: Mapping[tuple[str, str], int] | None = None,
 ) -> Reservation:
     """The largest reservation over ``deployments``, given as (provider kind, provider model)
-    pairs; with no deployment, the tokens alone."""
-    best = Reservation(max(0, input_tokens) + output_bound(max_tokens, default_max_tokens), 0)
+    pairs; with no deployment, the tokens alone.
+
+    ``billed_inputs`` gives, per deployment, the input tokens to price: the most that
+    deployment can bill for this prompt (an exact count, or an upper bound where its tokenizer
+    is not ours). A deployment not in it is priced at ``input_tokens``. The reservation's tokens
+    (held against TPM until settled) are ``input_tokens`` plus the output bound either way.
+    """
+    tokens = max(0, input_tokens) + output_bound(max_tokens, default_max_tokens)
+    cost = 0
     for kind, model in deployments:
+        inputs = input_tokens if billed_inputs is None else billed_inputs.get((kind, model))
         r = reservation(
-            prices, kind, model, input_tokens, max_tokens, default_max_tokens, margin, on
+            prices,
+            kind,
+            model,
+            input_tokens if inputs is None else inputs,
+            max_tokens,
+            default_max_tokens,
+            margin,
+            on,
         )
-        if r.cost_nanos > best.cost_nanos:
-            best = r
-    return best
+        cost = max(cost, r.cost_nanos)
+    return Reservation(tokens, cost)
