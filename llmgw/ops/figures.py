@@ -16,6 +16,7 @@ from typing import Any
 
 from llmgw.audit.record import AuditRecord
 from llmgw.limits.ledger import CACHE_PROVIDER
+from llmgw.ops.live_tail import CallLine
 from llmgw.ops.live_windows import Buckets, percentile
 from llmgw.types import Outcome
 
@@ -41,7 +42,7 @@ class TenantLive:
         self.minutes = Buckets(BURN_MINUTES, 60.0, 1)
         self.today = 0  # nanos
         self.month = 0  # nanos
-        self.errors: deque[AuditRecord] = deque(maxlen=TENANT_ERRORS)
+        self.errors: deque[CallLine] = deque(maxlen=TENANT_ERRORS)  # never a body
 
 
 class DeploymentLive:

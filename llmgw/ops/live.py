@@ -2,7 +2,11 @@
 
 ``LiveState.observe(rec)`` is called on the event loop once per finished call with its
 ``AuditRecord``. It is O(1) and does no I/O: a handful of counter updates in fixed-size time
-buckets, two bounded deques, and a non-blocking hand-off to each SSE subscriber.
+buckets, two bounded deques, and a non-blocking hand-off to each SSE subscriber. The record is
+not kept: the deques (the tail of the last ``TAIL_RING`` calls, each tenant node's last failed
+calls) hold ``CallLine`` summaries, never a body, so what they cost does not depend on what the
+calls carried, and a ``redacted`` tenant's unredacted bodies live only as long as its call and
+its audit row's trip through the writer.
 
 Per tenant node (a path covers its subtree, as in the ledger: a call of ``acme/search`` also
 counts for ``acme``): requests, tokens, rejections and errors per second over the last 60 s;
@@ -48,7 +52,7 @@ from llmgw.ops.figures import (
     tenant_figures,
     timed_deployment,
 )
-from llmgw.ops.live_tail import SUBSCRIBER_QUEUE, Subscriber, call_summary
+from llmgw.ops.live_tail import SUBSCRIBER_QUEUE, CallLine, Subscriber
 from llmgw.ops.live_windows import Buckets, percentile
 from llmgw.ops.metrics import Metrics
 from llmgw.routing.breaker import BreakerBoard
@@ -85,7 +89,7 @@ class LiveState:
         self.metrics = Metrics(settings, breakers)
         self.tenants: dict[str, TenantLive] = {}
         self.deployments: dict[str, DeploymentLive] = {}
-        self.tail: deque[AuditRecord] = deque(maxlen=TAIL_RING)  # summarised when read
+        self.tail: deque[CallLine] = deque(maxlen=TAIL_RING)  # never a body
         self.subscribers: set[Subscriber] = set()
         self.cache = CacheStats()
         self._chains: dict[str, list[str]] = {}
@@ -136,7 +140,8 @@ class LiveState:
         now = self.clock.wall()
         if now >= self._day_end:
             self._roll(now)
-        self.tail.append(rec)  # records are immutable: summarised only when someone reads
+        line = CallLine.of(rec)  # the record itself (and its bodies) is not kept
+        self.tail.append(line)
         failed = rec.outcome in FAILED
         cost = spend_of(rec)
         if rec.tenant:
@@ -155,7 +160,7 @@ class LiveState:
                     t.today += cost
                     t.month += cost
                 if failed:
-                    t.errors.append(rec)
+                    t.errors.append(line)
         for attempt in rec.attempt_log:
             dep = self._deployment(f"{attempt.get('provider')}/{attempt.get('model')}")
             row = dep.seconds.row(now)
@@ -169,7 +174,7 @@ class LiveState:
                 dep.ttft_ms.append(rec.ttft_ms)
         self.metrics.observe(rec, cost)
         if self.subscribers:
-            summary = call_summary(rec)
+            summary = line.summary()
             for sub in self.subscribers:
                 sub.offer(summary)
 
@@ -225,7 +230,7 @@ class LiveState:
     def tenant_errors(self, node: str) -> list[dict[str, Any]]:
         """The node's last failed calls, newest first."""
         t = self.tenants.get(node)
-        return [call_summary(r) for r in reversed(t.errors)] if t else []
+        return [line.summary() for line in reversed(t.errors)] if t else []
 
     def deployment_figures(self, dep_id: str) -> DeploymentFigures:
         """The live figures of one deployment (zeros when it has had no traffic)."""
@@ -245,16 +250,16 @@ class LiveState:
     ) -> list[dict[str, Any]]:
         """Newest first; ``status`` matches the HTTP status or the outcome."""
         out: list[dict[str, Any]] = []
-        for rec in reversed(self.tail):
+        for line in reversed(self.tail):
             if len(out) >= limit:
                 break
-            if tenant and not in_subtree(rec.tenant, tenant):
+            if tenant and not in_subtree(line.tenant, tenant):
                 continue
-            if model and model not in (rec.requested_model, rec.served_model):
+            if model and model not in (line.model, line.served_model):
                 continue
-            if status and status not in (str(rec.status), rec.outcome):
+            if status and status not in (str(line.status), line.outcome):
                 continue
-            out.append(call_summary(rec))
+            out.append(line.summary())
         return out
 
     # -- internals ---------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""The live call tail: body-free call summaries and SSE subscribers that never block."""
+"""The live call tail: body-free call lines and SSE subscribers that never block."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmgw.audit.record import AuditRecord
 from llmgw.settings.tenancy import in_subtree
@@ -46,27 +46,92 @@ class Subscriber:
         self.wake.set()
 
 
+MODEL_CHARS = 200  # a requested model name is kept up to this many characters
+
+
+class CallLine(NamedTuple):
+    """What the live views keep of one finished call: its summary fields and nothing else.
+
+    Never a body, an error message or the attempt log, so a ring of these costs a few hundred
+    bytes per call whatever the call carried (the audit writer alone holds a call's bodies,
+    until they are committed). The requested model is the one free-form string a caller
+    controls; it is cut to ``MODEL_CHARS``.
+    """
+
+    id: str
+    ts: float
+    tenant: str
+    api: str | None
+    model: str | None
+    provider: str | None
+    served_model: str | None
+    status: int
+    outcome: str
+    error_class: str | None
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_nanos: int
+    stream: bool
+    attempts: int
+
+    @classmethod
+    def of(cls, rec: AuditRecord) -> CallLine:
+        model = rec.requested_model
+        if model is not None and len(model) > MODEL_CHARS:
+            model = model[:MODEL_CHARS] + "…"
+        return tuple.__new__(  # 4x cheaper than cls(...): this runs once per call
+            cls,
+            (
+                rec.id,
+                rec.ts,
+                rec.tenant,
+                rec.api,
+                model,
+                rec.provider,
+                rec.served_model,
+                rec.status,
+                rec.outcome,
+                rec.error_class,
+                rec.latency_ms,
+                rec.ttft_ms,
+                rec.input_tokens,
+                rec.output_tokens,
+                rec.cached_tokens,
+                rec.cost_nanos,
+                rec.stream,
+                rec.attempts,
+            ),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The body-free view of a call used by the tail, the SSE stream and the tenant views."""
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "tenant": self.tenant,
+            "api": self.api,
+            "model": self.model,
+            "provider": self.provider,
+            "served_model": self.served_model,
+            "status": self.status,
+            "outcome": self.outcome,
+            "error_class": self.error_class,
+            "latency_ms": self.latency_ms,
+            "ttft_ms": self.ttft_ms,
+            "tokens": {
+                "input": self.input_tokens,
+                "output": self.output_tokens,
+                "cached": self.cached_tokens,
+            },
+            "cost_nanos": self.cost_nanos,
+            "stream": self.stream,
+            "attempts": self.attempts,
+        }
+
+
 def call_summary(rec: AuditRecord) -> dict[str, Any]:
-    """The body-free view of a call used by the tail, the SSE stream and the tenant views."""
-    return {
-        "id": rec.id,
-        "ts": rec.ts,
-        "tenant": rec.tenant,
-        "api": rec.api,
-        "model": rec.requested_model,
-        "provider": rec.provider,
-        "served_model": rec.served_model,
-        "status": rec.status,
-        "outcome": rec.outcome,
-        "error_class": rec.error_class,
-        "latency_ms": rec.latency_ms,
-        "ttft_ms": rec.ttft_ms,
-        "tokens": {
-            "input": rec.input_tokens,
-            "output": rec.output_tokens,
-            "cached": rec.cached_tokens,
-        },
-        "cost_nanos": rec.cost_nanos,
-        "stream": rec.stream,
-        "attempts": rec.attempts,
-    }
+    """The summary of ``rec`` (see ``CallLine.summary``)."""
+    return CallLine.of(rec).summary()
