@@ -1,17 +1,20 @@
 """Queued audit records as stored rows: encoded, redacted by retention, inserted in chunks.
 
 The writer thread (``llmgw.audit.writer``) turns a batch of ``AuditRecord`` into rows here,
-chains them (``llmgw.audit.chain``) and inserts them with ``insert_many`` (or one by one with
-``SINGLE_SQL`` when a batch holds a row that cannot be stored).
+and inserts them chained (``llmgw.audit.chain``) in one transaction with ``insert_chained``
+(or one by one with ``insert_singly`` when a batch holds a row that cannot be stored).
+``row_bytes`` (on the event loop) is what a queued record holds in memory.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from typing import Any
 
-from llmgw.audit.chain import CHAINED_INSERT_HEAD, STORED_COLUMNS, canonical
+from llmgw.audit.chain import CHAINED_INSERT_HEAD, STORED_COLUMNS, canonical, chain_rows, link
+from llmgw.audit.chain import last_hash as chain_head
 from llmgw.audit.record import AuditRecord
 from llmgw.audit.redact import Redactor
 
@@ -19,6 +22,19 @@ log = logging.getLogger("llmgw.audit")
 
 Pending = tuple[tuple[Any, ...], bytes]
 """A row's ``COLUMNS`` values and their canonical encoding, ready to be chained."""
+# errors that say the row itself is bad, so retrying the same row cannot help
+PERMANENT = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+ROW_BYTES = 1024  # what a row holds besides its bodies (ids, names, attempt log), about
+
+
+def row_bytes(rec: AuditRecord) -> int:
+    """About what ``rec`` holds in memory: its bodies (as stored by Python) and ``ROW_BYTES``."""
+    size = ROW_BYTES
+    if rec.request_body is not None:
+        size += sys.getsizeof(rec.request_body)
+    if rec.response_body is not None:
+        size += sys.getsizeof(rec.response_body)
+    return size
 
 
 def encode_rows(batch: list[AuditRecord], redactor: Redactor) -> tuple[list[Pending], list[int]]:
@@ -83,3 +99,44 @@ def insert_many(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
             values = ", ".join([_PLACEHOLDERS] * len(chunk))
             sql = _MULTI_SQL[len(chunk)] = f"{CHAINED_INSERT_HEAD} VALUES {values}"
         conn.execute(sql, [value for row in chunk for value in row])
+
+
+def insert_chained(conn: sqlite3.Connection, rows: list[Pending]) -> None:
+    """All rows in one transaction, chained to the stored head (or raises, rolled back)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        chained, _ = chain_rows([r[0] for r in rows], [r[1] for r in rows], chain_head(conn))
+        insert_many(conn, chained)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def insert_singly(conn: sqlite3.Connection, rows: list[Pending]) -> set[int]:
+    """One transaction, one savepoint per row; returns the positions that could not go in.
+
+    The chain advances only past rows that went in, so a rejected row leaves no gap.
+    """
+    rejected: set[int] = set()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        prev = chain_head(conn)
+        for i, (row, payload) in enumerate(rows):
+            conn.execute("SAVEPOINT one")
+            digest = link(payload, prev)
+            try:
+                conn.execute(SINGLE_SQL, (*row, prev, digest))
+                prev = digest
+            except PERMANENT as exc:
+                conn.execute("ROLLBACK TO one")
+                log.error("audit row %s cannot be stored: %s", row[0], exc)
+                rejected.add(i)
+            conn.execute("RELEASE one")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return rejected

@@ -30,8 +30,16 @@ can take the last transactions with it. ``synchronous=FULL`` would close that wi
 the price of an fsync on every commit; strict mode is about the process dying, so it keeps
 NORMAL.
 
-Nothing is dropped on purpose: a full queue makes ``submit`` return False and the caller uses
-``submit_async``, which waits for room. A batch that fails for a passing reason (disk full, the
+Memory is bounded in rows (``queue_size``) and in bytes (``queue_max_bytes``: the bodies of the
+rows not yet committed; durable rows count, but are never refused). A batch is at most
+``BATCH_MAX_BYTES`` of bodies. A record's bodies go when its batch is committed, SQLite's
+copies of them when the connection is reopened (``REOPEN_AFTER_BYTES``), and the freed heap
+pages after the burst (``llmgw.audit.heap``): nothing else keeps a body past its call.
+
+Nothing is dropped on purpose: a full queue (either bound) makes ``submit`` return False and the
+caller uses ``submit_async``, which waits for room; while anyone waits, ``congested`` is true
+and the gateway holds new calls at the door (``wait_for_room``) before reading their bodies.
+A batch that fails for a passing reason (disk full, the
 file locked for longer than the busy timeout, an I/O error) is logged and retried with backoff
 on a fresh connection until it goes in. Only a row that can never be stored (e.g. a duplicate
 request id) is logged by id and counted in ``failed`` (its waiter, if any, gets
@@ -47,22 +55,32 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
-from llmgw.audit.chain import chain_rows, link
-from llmgw.audit.chain import last_hash as chain_head
 from llmgw.audit.commits import NotCommitted, Outcome, Waiter, new_waiter, wake
+from llmgw.audit.heap import IdleTrim
 from llmgw.audit.record import AuditRecord
 from llmgw.audit.redact import DEFAULT_REDACTOR, Redactor
-from llmgw.audit.rows import SINGLE_SQL, Pending, encode_rows, insert_many
+from llmgw.audit.rows import (
+    PERMANENT,
+    Pending,
+    encode_rows,
+    insert_chained,
+    insert_singly,
+    row_bytes,
+)
 from llmgw.store.db import open_db
 
 log = logging.getLogger("llmgw.audit")
 
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
-# errors that say the row itself is bad, so retrying the same row cannot help
-_PERMANENT = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+DEFAULT_QUEUE_MAX_BYTES = 256 * 1024 * 1024
+BATCH_MAX_BYTES = 32 * 1024 * 1024  # bodies per transaction: bounds the thread's working set
+# A cached statement keeps copies of its last bound values (up to 256 multi-row INSERTs, one
+# batch of bodies each) until finalized: the connection is reopened after this many body bytes.
+REOPEN_AFTER_BYTES = 16 * 1024 * 1024
 
 
 class WriterClosed(RuntimeError):
@@ -78,7 +96,8 @@ class AuditWriter:
 
     Stats (read from any thread): ``written`` rows committed, ``pending`` rows submitted but
     not yet committed, ``batches`` transactions committed, ``failed`` rows that could not be
-    stored at all. ``redactor`` redacts the bodies of ``retention = "redacted"`` rows (built-in
+    stored at all; ``held_bytes`` what the rows not yet committed hold (``rows.row_bytes``).
+    ``redactor`` redacts the bodies of ``retention = "redacted"`` rows (built-in
     patterns only by default; pass ``Redactor(settings' redact_patterns)`` for custom ones).
     """
 
@@ -89,14 +108,18 @@ class AuditWriter:
         batch_size: int = 500,
         flush_interval_s: float = 0.05,
         queue_size: int = 10_000,
+        queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES,
         redactor: Redactor | None = None,
     ) -> None:
-        if batch_size < 1 or queue_size < 1 or flush_interval_s <= 0:
-            raise ValueError("batch_size and queue_size must be >= 1, flush_interval_s > 0")
+        if batch_size < 1 or queue_size < 1 or queue_max_bytes < 1 or flush_interval_s <= 0:
+            raise ValueError(
+                "batch_size, queue_size and queue_max_bytes must be >= 1, flush_interval_s > 0"
+            )
         self.path = Path(path)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.queue_size = queue_size
+        self.queue_max_bytes = queue_max_bytes
         self.redactor = redactor if redactor is not None else DEFAULT_REDACTOR
         self._queue: deque[Entry] = deque()
         self._lock = threading.Lock()
@@ -106,6 +129,10 @@ class AuditWriter:
         self._closing = False
         self._stopped = False  # the thread has ended (closed, or died of a bug)
         self._waiting: set[Waiter] = set()  # durable rows not yet resolved
+        self.held_bytes = 0  # row_bytes of every row submitted and not yet committed
+        self._room_waiters = 0  # submit_async calls waiting for room
+        self._bound = 0  # body bytes bound to statements of the current connection
+        self.trim = IdleTrim()  # free heap pages go back to the OS after a burst of bodies
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self.written = 0
@@ -115,13 +142,21 @@ class AuditWriter:
     # -- event-loop side -------------------------------------------------------------------
 
     def submit(self, rec: AuditRecord) -> bool:
-        """Queue ``rec`` (no I/O). False if the queue is full: use ``submit_async`` then."""
+        """Queue ``rec`` (no I/O). False if the queue is full, in rows or in bytes, or rows
+        submitted earlier are waiting for room: use ``submit_async`` then."""
+        return self._offer(rec, row_bytes(rec), queue_jump=False)
+
+    def _offer(self, rec: AuditRecord, size: int, *, queue_jump: bool) -> bool:
         with self._lock:
             if self._closing:
                 raise WriterClosed("the audit writer is closed")
-            if len(self._queue) >= self.queue_size:
+            if len(self._queue) >= self.queue_size or (self._room_waiters and not queue_jump):
+                return False
+            # one row alone always fits, whatever its size, so a huge row cannot wait forever
+            if self.held_bytes and self.held_bytes + size > self.queue_max_bytes:
                 return False
             self._queue.append((rec, None))
+            self.held_bytes += size
             self._submitted += 1
             waiting = len(self._queue)
         if waiting >= self.batch_size and not self._wake.is_set():
@@ -129,9 +164,36 @@ class AuditWriter:
         return True
 
     async def submit_async(self, rec: AuditRecord) -> None:
-        """Queue ``rec``, waiting (without blocking the loop) until the queue has room."""
+        """Queue ``rec``, waiting (without blocking the loop) until the queue has room.
+
+        While it waits, plain ``submit`` refuses every row, so rows that came later cannot
+        overtake it for ever, and ``congested`` is true."""
+        size = row_bytes(rec)
+        self._room_waiters += 1
+        try:
+            await self._until(lambda: self._offer(rec, size, queue_jump=True))
+        finally:
+            self._room_waiters -= 1
+
+    @property
+    def congested(self) -> bool:
+        """Rows are waiting for room, or the queue is full in rows or in bytes."""
+        return bool(
+            self._room_waiters
+            or len(self._queue) >= self.queue_size
+            or self.held_bytes >= self.queue_max_bytes
+        )
+
+    async def wait_for_room(self) -> None:
+        """Return once the writer is no longer ``congested`` (or is closing).
+
+        The gateway awaits this before it reads a new call's body: the back-pressure that
+        keeps rows waiting for room (each holding its bodies) from piling up without bound."""
+        await self._until(lambda: not self.congested or self._closing)
+
+    async def _until(self, done: Callable[[], bool]) -> None:
         delay = 0.001
-        while not self.submit(rec):
+        while not done():
             self._wake.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.flush_interval_s)
@@ -148,6 +210,7 @@ class AuditWriter:
             if self._closing or self._stopped:
                 raise WriterClosed("the audit writer is closed")
             self._queue.append((rec, waiter))
+            self.held_bytes += row_bytes(rec)
             self._submitted += 1
             self._waiting.add(waiter)
         if not self._wake.is_set():
@@ -215,8 +278,11 @@ class AuditWriter:
             while True:
                 self._wake.wait(self.flush_interval_s)
                 self._wake.clear()
+                if not self._queue and self.trim.due():
+                    self._reset_connection()  # SQLite's copies of the last bodies go too
+                    self.trim.run()
                 while self._queue:
-                    self._write_batch(self._take(self.batch_size))
+                    self._write_batch(*self._take(self.batch_size))
                 if self._closing and not self._queue:
                     break
         finally:
@@ -227,15 +293,21 @@ class AuditWriter:
                 self._conn.close()
                 self._conn = None
 
-    def _take(self, n: int) -> list[Entry]:
+    def _take(self, n: int) -> tuple[list[Entry], int]:
+        """Up to ``n`` rows and ``BATCH_MAX_BYTES`` (one row at least), with their bytes."""
         queue = self._queue
         batch: list[Entry] = []
-        while queue and len(batch) < n:
+        size = 0
+        while queue and len(batch) < n:  # only this thread takes: no lock needed
+            rec_size = row_bytes(queue[0][0])
+            if batch and size + rec_size > BATCH_MAX_BYTES:
+                break
             batch.append(queue.popleft())
-        return batch
+            size += rec_size
+        return batch, size
 
-    def _write_batch(self, batch: list[Entry]) -> None:
-        """Commit ``batch``, retrying passing failures until it goes in; then wake its waiters."""
+    def _write_batch(self, batch: list[Entry], size: int = 0) -> None:
+        """Commit ``batch`` (``size`` bytes), retrying passing failures; then wake its waiters."""
         rows, kept = encode_rows([entry[0] for entry in batch], self.redactor)
         rejected: set[int] = set()  # positions in ``rows``
         singly = False
@@ -247,7 +319,7 @@ class AuditWriter:
                 else:
                     self._insert(rows)
                 break
-            except _PERMANENT as exc:
+            except PERMANENT as exc:
                 log.error(
                     "audit batch of %d rows rejected (%s); writing row by row", len(rows), exc
                 )
@@ -268,6 +340,12 @@ class AuditWriter:
             self.failed += len(batch) - len(rows) + len(rejected)
             self._progress.notify_all()
         self._settle(batch, set(kept) - {kept[i] for i in rejected})
+        self._bound += size
+        if self._bound >= REOPEN_AFTER_BYTES:  # and the statements' copies of them
+            self._reset_connection()
+        self.trim.passed(size)
+        with self._lock:
+            self.held_bytes -= size
 
     def _settle(self, batch: list[Entry], stored: set[int]) -> None:
         """Wake the waiters of ``batch``; ``stored`` holds the positions that were committed."""
@@ -287,6 +365,7 @@ class AuditWriter:
         return self._conn
 
     def _reset_connection(self) -> None:
+        self._bound = 0
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
@@ -294,43 +373,11 @@ class AuditWriter:
 
     def _insert(self, rows: list[Pending]) -> None:
         """All rows in one transaction, chained to the stored head (or raises)."""
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            chained, _ = chain_rows([r[0] for r in rows], [r[1] for r in rows], chain_head(conn))
-            insert_many(conn, chained)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        insert_chained(self._connection(), rows)
         self.batches += 1
 
     def _insert_singly(self, rows: list[Pending]) -> set[int]:
-        """One transaction, one savepoint per row; returns the positions that could not go in.
-
-        The chain advances only past rows that went in, so a rejected row leaves no gap.
-        """
-        conn = self._connection()
-        rejected: set[int] = set()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            prev = chain_head(conn)
-            for i, (row, payload) in enumerate(rows):
-                conn.execute("SAVEPOINT one")
-                digest = link(payload, prev)
-                try:
-                    conn.execute(SINGLE_SQL, (*row, prev, digest))
-                    prev = digest
-                except _PERMANENT as exc:
-                    conn.execute("ROLLBACK TO one")
-                    log.error("audit row %s cannot be stored: %s", row[0], exc)
-                    rejected.add(i)
-                conn.execute("RELEASE one")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        """Row by row; returns the positions that could not go in (``rows.insert_singly``)."""
+        rejected = insert_singly(self._connection(), rows)
         self.batches += 1
         return rejected

@@ -57,6 +57,8 @@ class GatewayApp:
         api = CHAT_ROUTES.get(path)
         if api is not None:
             if method == "POST":
+                if self.gw.audit.congested:  # rows are waiting: hold the call before its body
+                    await self.gw.audit.wait_for_room()
                 await handle_chat(self.gw, api, scope, receive, send)
             else:
                 await send_error(send, api, method_not_allowed(method, path))

@@ -267,6 +267,7 @@ def build_gateway(
             batch_size=audit_cfg.batch_size,
             flush_interval_s=audit_cfg.flush_interval_s,
             queue_size=audit_cfg.queue_size,
+            queue_max_bytes=audit_cfg.queue_max_bytes,
             redactor=Redactor(audit_cfg.redact_patterns),
         ),
         transport=transport,

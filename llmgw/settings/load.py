@@ -29,8 +29,10 @@ TOML reference
     ``client_write_timeout``).
 
 ``[audit]``
-    ``queue_size`` (10000 rows waiting for the writer), ``batch_size`` (500 rows per commit),
-    ``flush_interval_s`` (0.05).
+    ``queue_size`` (10000 rows waiting for the writer), ``queue_max_bytes`` (268435456, i.e.
+    256 MiB, at least 1 MiB: the bodies those rows may hold in memory; when either bound is
+    reached no row is dropped — new calls wait at the door until the writer has caught up),
+    ``batch_size`` (500 rows per commit), ``flush_interval_s`` (0.05).
     ``durability``: when an answered call's row is safely on disk. ``"batched"`` (default):
     the answer goes out first and the writer thread commits rows every ``flush_interval_s``
     (or as soon as ``batch_size`` wait), so if the process is killed (SIGKILL, OOM, crash; a

@@ -21,6 +21,7 @@ from llmgw.settings.schema import (
     DEFAULT_AUDIT_BATCH,
     DEFAULT_AUDIT_FLUSH_S,
     DEFAULT_AUDIT_QUEUE,
+    DEFAULT_AUDIT_QUEUE_BYTES,
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_DRAIN_TIMEOUT_S,
     DEFAULT_HOST,
@@ -30,6 +31,7 @@ from llmgw.settings.schema import (
     DEFAULT_READ_TIMEOUT_S,
     DEFAULT_WRITE_TIMEOUT_S,
     DURABILITIES,
+    MIN_AUDIT_QUEUE_BYTES,
     PROVIDER_KINDS,
     RETENTIONS,
     STRATEGIES,
@@ -115,6 +117,9 @@ class _Parser(CacheReader):
             )
             or "batched",
             queue_size=self.integer(t, "queue_size", "audit", DEFAULT_AUDIT_QUEUE, 1),
+            queue_max_bytes=self.integer(
+                t, "queue_max_bytes", "audit", DEFAULT_AUDIT_QUEUE_BYTES, MIN_AUDIT_QUEUE_BYTES
+            ),
             batch_size=self.integer(t, "batch_size", "audit", DEFAULT_AUDIT_BATCH, 1),
             flush_interval_s=self.number(t, "flush_interval_s", "audit", DEFAULT_AUDIT_FLUSH_S),
         )

@@ -22,6 +22,8 @@ DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_DRAIN_TIMEOUT_S = 10.0
 DEFAULT_WRITE_TIMEOUT_S = 30.0
 DEFAULT_AUDIT_QUEUE = 10_000
+DEFAULT_AUDIT_QUEUE_BYTES = 256 * 1024 * 1024
+MIN_AUDIT_QUEUE_BYTES = 1024 * 1024
 DEFAULT_AUDIT_BATCH = 500
 DEFAULT_AUDIT_FLUSH_S = 0.05
 
@@ -236,6 +238,7 @@ class AuditConfig:
     # "batched": rows committed within flush_interval_s; "strict": before the answer's last byte
     durability: Durability = "batched"
     queue_size: int = DEFAULT_AUDIT_QUEUE
+    queue_max_bytes: int = DEFAULT_AUDIT_QUEUE_BYTES  # bodies waiting for the writer, at most
     batch_size: int = DEFAULT_AUDIT_BATCH
     flush_interval_s: float = DEFAULT_AUDIT_FLUSH_S
     redact_patterns: tuple[str, ...] = ()  # extra regexes redacted when retention = "redacted"

@@ -44,6 +44,7 @@ SERVER_KEYS = (
 AUDIT_KEYS = (
     "durability",
     "queue_size",
+    "queue_max_bytes",
     "batch_size",
     "flush_interval_s",
     "redact_patterns",
