@@ -6,8 +6,8 @@ hits, a worker thread for semantic candidates), each thread with its own read co
 Everything that writes goes through ``CacheWriter``, a thread that commits in batches: new
 entries, hit times (for least-recently-used eviction), per-tenant counters, deletions, and
 every ``maintain_s`` seconds the expiry sweep and the size caps. A store that is lost (queue
-full, crash) costs one future hit and nothing else; counters are summed in memory and never
-dropped.
+full — ``QUEUE_MAX`` entries or ``QUEUE_MAX_BYTES`` of their texts — or a crash) costs one
+future hit and nothing else; counters are summed in memory and never dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from llmgw.store.keys import tenant_bounds
 log = logging.getLogger("llmgw.cache")
 
 QUEUE_MAX = 10_000
+QUEUE_MAX_BYTES = 64 * 1024 * 1024  # answer and question text waiting to be stored, at most
 BATCH_S = 0.05
 EVICT_SLACK = 0.05  # evict down to 95% of a cap, so a full cache does not evict per insert
 
@@ -58,6 +59,11 @@ class NewEntry:
     vector: bytes | None = None  # float32, when the entry can be matched by meaning
     embedder: str | None = None
     on_stored: Callable[[int], None] | None = None  # called with the new id after commit
+
+
+def entry_bytes(entry: NewEntry) -> int:
+    """About what ``entry`` holds in memory (a character counts as a byte; 512 for the rest)."""
+    return 512 + len(entry.answer.content) + len(entry.prompt or "") + len(entry.vector or b"")
 
 
 class CacheReads:
@@ -170,6 +176,7 @@ class CacheWriter:
         self.maintain_s = maintain_s
         self.on_maintain = on_maintain  # e.g. saving large vector indexes
         self._puts: deque[NewEntry] = deque()
+        self._put_bytes = 0  # entry_bytes of what waits in _puts
         self._touches: dict[int, float] = {}
         self._deletes: list[int] = []
         self._counters: dict[tuple[str, str, str], list[int]] = {}
@@ -182,11 +189,13 @@ class CacheWriter:
     # -- called from the event loop (no I/O) -------------------------------------------------
 
     def put(self, entry: NewEntry) -> None:
+        size = entry_bytes(entry)
         with self._lock:
-            if len(self._puts) >= QUEUE_MAX:
+            if len(self._puts) >= QUEUE_MAX or self._put_bytes + size > QUEUE_MAX_BYTES:
                 self.dropped += 1
                 return
             self._puts.append(entry)
+            self._put_bytes += size
         self._wake.set()
 
     def touch(self, entry_id: int, now: float) -> None:
@@ -249,8 +258,7 @@ class CacheWriter:
 
     def _take(self) -> tuple[list[NewEntry], dict[int, float], list[int], dict[Any, list[int]]]:
         with self._lock:
-            puts = list(self._puts)
-            self._puts.clear()
+            puts, self._puts, self._put_bytes = list(self._puts), deque(), 0
             touches, self._touches = self._touches, {}
             deletes, self._deletes = self._deletes, []
             counters, self._counters = self._counters, {}

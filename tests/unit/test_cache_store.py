@@ -191,3 +191,24 @@ def test_answer_replays_as_word_pieces_then_finish_and_usage() -> None:
     assert sum(1 for c in chunks if c.text) >= 2
     assert chunks[-2].finish_reason == "stop" and chunks[-1].usage is not None
     assert CachedAnswer.from_json(answer(text).to_json()) == answer(text)
+
+
+def test_entries_waiting_to_be_stored_are_bounded_in_bytes(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``QUEUE_MAX_BYTES`` of text waiting for the writer, an entry is dropped (counted):
+    a lost store costs one future hit, never memory without bound."""
+    from llmgw.cache import store
+
+    monkeypatch.setattr(store, "QUEUE_MAX_BYTES", 3_000_000)
+    w = writer(state)
+    big = "word " * 200_000  # 1 MB of answer
+    for i in range(3):
+        w.put(entry("tenant:acme", f"k{i}", ans=answer(big), prompt=f"question {i}"))
+    assert w.dropped == 1  # the third would pass 3 MB
+    w.flush()
+    w.put(entry("tenant:acme", "k3", ans=answer(big)))  # room again once written
+    w.flush()
+    reads = CacheReads(state)
+    found = [reads.exact("tenant:acme", f"k{i}", time.time()) for i in range(4)]
+    assert [f is not None for f in found] == [True, True, False, True]
