@@ -39,11 +39,10 @@ pages after the burst (``llmgw.audit.heap``): nothing else keeps a body past its
 Nothing is dropped on purpose: a full queue (either bound) makes ``submit`` return False and the
 caller uses ``submit_async``, which waits for room; while anyone waits, ``congested`` is true
 and the gateway holds new calls at the door (``wait_for_room``) before reading their bodies.
-A batch that fails for a passing reason (disk full, the
-file locked for longer than the busy timeout, an I/O error) is logged and retried with backoff
-on a fresh connection until it goes in. Only a row that can never be stored (e.g. a duplicate
-request id) is logged by id and counted in ``failed`` (its waiter, if any, gets
-``NotCommitted``); bodies never reach the log.
+A batch that fails for a passing reason (disk full, the file locked for longer than the busy
+timeout, an I/O error) is logged and retried with backoff on a fresh connection until it goes
+in. Only a row that can never be stored (e.g. a duplicate request id) is logged by id and
+counted in ``failed`` (its waiter, if any, gets ``NotCommitted``); bodies never reach the log.
 """
 
 from __future__ import annotations
@@ -97,8 +96,8 @@ class AuditWriter:
     Stats (read from any thread): ``written`` rows committed, ``pending`` rows submitted but
     not yet committed, ``batches`` transactions committed, ``failed`` rows that could not be
     stored at all; ``held_bytes`` what the rows not yet committed hold (``rows.row_bytes``).
-    ``redactor`` redacts the bodies of ``retention = "redacted"`` rows (built-in
-    patterns only by default; pass ``Redactor(settings' redact_patterns)`` for custom ones).
+    ``redactor`` redacts the bodies of ``retention = "redacted"`` rows (built-in patterns only
+    by default; pass ``Redactor(settings' redact_patterns)`` for custom ones).
     """
 
     def __init__(
