@@ -1,6 +1,7 @@
 """The chat pipeline, top to bottom: one call from inbound bytes to an answer and an audit row.
 
-    read body -> authenticate key -> tenant configured? -> decode (inbound codec)
+    authenticate key (headers) -> tenant configured? -> read body and decode (inbound
+    codec; bodies over 256 KiB one per tenant at a time, ``lanes``)
     -> resolve model -> tenant allows it? -> route plan (tenant policy + override headers)
     -> admit (rate limits, budget reservation) -> cache lookup (a hit answers at no cost)
     -> deliver: plain (``plain``) or streamed (``streaming``), both over the one attempt loop
@@ -24,9 +25,10 @@ from llmgw.errors import (
     PermissionDenied,
     UpstreamError,
 )
-from llmgw.gateway.asgi import ClientGone, Receive, Scope, Send, read_body
+from llmgw.gateway.asgi import ClientGone, Receive, Scope, Send, header, read_body
 from llmgw.gateway.cached import serve_hit
 from llmgw.gateway.call import Call, record, send_error, settle_limits
+from llmgw.gateway.lanes import content_length
 from llmgw.gateway.plain import plain_call
 from llmgw.gateway.runtime import Gateway
 from llmgw.gateway.streaming import stream_call
@@ -40,8 +42,7 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
     """Serve one ``/v1/chat/completions`` or ``/v1/messages`` request, whatever happens."""
     call = Call(api=api)
     try:
-        call.request_body = await read_body(scope, receive, gw.settings.server.max_body_bytes)
-        call.key = await gw.keys.authenticate(scope)
+        call.key = await gw.keys.authenticate(scope)  # headers only: no body read for a 401
         policy = gw.policy(call.key.tenant)
         if not policy.known:
             raise PermissionDenied(
@@ -50,7 +51,10 @@ async def handle_chat(gw: Gateway, api: str, scope: Scope, receive: Receive, sen
             )
         call.retention = policy.retention
         call.weight = policy.weight
-        req = call.request = decode(call, call.request_body)
+        length = content_length(header(scope, b"content-length"))
+        async with gw.lanes.lane(call.key.tenant, length):  # one large body per tenant at once
+            call.request_body = await read_body(scope, receive, gw.settings.server.max_body_bytes)
+            req = call.request = decode(call, call.request_body)
         model = gw.model(req.model)
         if model is None:
             raise NotFound(f"model {req.model!r} does not exist", param="model")

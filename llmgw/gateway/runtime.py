@@ -31,6 +31,7 @@ from llmgw.cache.service import ResponseCache
 from llmgw.gateway.asgi import Scope
 from llmgw.gateway.auth import KeyTable
 from llmgw.gateway.hooks import CallObserver, Mirror, NoSpendObserver, Service, SpendObserver
+from llmgw.gateway.lanes import TenantLanes
 from llmgw.gateway.limit_sync import LimitSync
 from llmgw.gateway.limiter import Limiter
 from llmgw.limits.capacity import CapacityBoard
@@ -104,6 +105,7 @@ class Gateway:
     live: CallObserver | None = None  # operator views, the call tail and metrics
     cache: ResponseCache | None = None  # None when [cache] enabled = false
     services: list[Service] = field(default_factory=list)  # attached rooms, started first
+    lanes: TenantLanes = field(default_factory=TenantLanes)  # large bodies, one per tenant
 
     def model(self, name: str) -> ModelConfig | None:
         """The public model for a requested name or alias (memoised)."""
