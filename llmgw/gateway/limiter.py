@@ -43,6 +43,9 @@ class Limiter:
     store: LimitStore
     prices: PriceBook
     overrides: Mapping[str, TenantLimits] = field(default_factory=dict)
+    # False while budget spend could not be restored from the ledger (store unreachable at
+    # start): a chain with a budget then gets the fail mode rather than a counter at zero
+    restored: bool = True
 
     _chains: dict[str, tuple[NodeLimits, ...]] = field(default_factory=dict)
 
@@ -80,6 +83,8 @@ class Limiter:
             cfg.reserve_margin,
         )
         try:
+            if not self.restored and any(n.budgets for n in chain):
+                raise Rejected("unavailable", chain[-1].node, "budget spend not restored yet", 1)
             return await self.store.admit(chain, reserve.demand(plan.model.name))
         except Rejected as rej:
             mode = plan.model.limits_fail_mode or self.settings.limits.fail_mode
