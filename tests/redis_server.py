@@ -46,10 +46,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls, workdir: Path, timeout: float = 10.0) -> RedisServer:
-        """Start a server whose working directory is ``workdir``; raise if it is not up in time."""
+    def start(cls, workdir: Path, timeout: float = 10.0, port: int | None = None) -> RedisServer:
+        """Start a server whose working directory is ``workdir``, on ``port`` (default: a free
+        one); raise if it is not up in time."""
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        port = _free_port()
+        port = port or _free_port()
         args = [
             binary,
             "--bind",

@@ -95,7 +95,8 @@ TENANT_LIMITS_NOTE = """\
 
 LIMITS_NOTE = """\
 # How limits are kept: backend "local" (one process) or "redis" (shared by replicas; fail_mode
-# "closed" rejects calls while Redis is unreachable, "open" admits them). Each call reserves its
+# "closed" rejects calls while Redis is unreachable, "open" admits them; redis_*: seconds to
+# connect, to get an answer, and to wait for Redis at start). Each call reserves its
 # worst-case cost (input + max_tokens, or default_max_tokens, at list price) x reserve_margin
 # until it is settled. queue_timeout_s: longest wait for a deployment with free capacity.
 # alert_webhook = "https://hooks.example.com/llmgw" receives budget alerts as JSON.

@@ -1,10 +1,13 @@
 """Keeping the limiter in step with the state database.
 
 At start, every budget's spend for its current period is rebuilt from the ledger (the audit
-log), so a restart loses no spend. While running, a thread polls the operator overrides'
-version every second and, when ``llmgw budgets …`` or the admin API changed them, swaps them in
-and restores the spend of any budget the store does not hold yet. Store calls are made on the
-event loop; this thread only reads SQLite.
+log), so a restart loses no spend. When the store cannot be reached then (Redis down at
+start), the gateway starts anyway: calls on a chain with a budget get the fail mode
+(``Limiter.restored`` is False) until the polling thread has restored the spend, so no budget
+counter is ever created at zero while the ledger holds its spend. While running, the thread
+polls the operator overrides' version every second and, when ``llmgw budgets …`` or the admin
+API changed them, swaps them in and restores the spend of any budget the store does not hold
+yet. Store calls are made on the event loop; this thread only reads SQLite.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from llmgw.gateway.limiter import Limiter
 from llmgw.limits import ledger, overrides
 from llmgw.limits.chain import node_limits
-from llmgw.limits.model import BudgetSpec
+from llmgw.limits.model import BudgetSpec, Rejected
 from llmgw.settings.schema import Settings, TenantLimits
 from llmgw.store.db import open_db
 
@@ -67,7 +70,11 @@ class LimitSync:
     async def start(self) -> None:
         """Load overrides and restore spend now (before serving), then keep polling."""
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self.refresh)
+        try:
+            await asyncio.to_thread(self.refresh)
+        except Rejected as rej:  # the shared store is away; the thread retries every second
+            self.limiter.restored = False
+            log.warning("budget spend not restored yet (%s); retrying", rej.message)
         self._thread = threading.Thread(target=self._run, name="llmgw-limits", daemon=True)
         self._thread.start()
 
@@ -97,6 +104,7 @@ class LimitSync:
                 self.limiter.store.restore_spend(node, budget, spent), self._loop
             ).result(timeout=5)
         self.limiter.set_overrides(loaded)
+        self.limiter.restored = True
         self._version = current
         return True
 
@@ -104,5 +112,7 @@ class LimitSync:
         while not self._stop.wait(self.every_s):
             try:
                 self.refresh()
+            except Rejected:  # the store is unreachable and says so (rate-limited); next tick
+                pass
             except Exception:  # keep the last good limits
                 log.exception("reloading limit overrides failed")

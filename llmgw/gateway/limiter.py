@@ -49,6 +49,9 @@ class Limiter:
     prices: PriceBook
     overrides: Mapping[str, TenantLimits] = field(default_factory=dict)
     offload: Offload = field(default_factory=Offload)
+    # False while budget spend could not be restored from the ledger (store unreachable at
+    # start): a chain with a budget then gets the fail mode rather than a counter at zero
+    restored: bool = True
 
     _chains: dict[str, tuple[NodeLimits, ...]] = field(default_factory=dict)
 
@@ -87,6 +90,8 @@ class Limiter:
             billed_inputs=billed,
         )
         try:
+            if not self.restored and any(n.budgets for n in chain):
+                raise Rejected("unavailable", chain[-1].node, "budget spend not restored yet", 1)
             return await self.store.admit(chain, reserve.demand(plan.model.name))
         except Rejected as rej:
             mode = plan.model.limits_fail_mode or self.settings.limits.fail_mode

@@ -171,6 +171,7 @@ class Gateway:
         if self.cache is not None:
             self.cache.start()
         self.keys.start()
+        await self.limiter.store.start()  # Redis: warm connections and scripts (bounded)
         self.limit_sync = LimitSync(self.limiter, self.state_path)
         await self.limit_sync.start()
         tokens.warm([d.model for m in self.settings.models.values() for d in m.deployments])
@@ -226,7 +227,13 @@ def limit_store(settings: Settings, clock: Clock) -> LimitStore:
         from llmgw.limits.redis_store import RedisStore
 
         # the store always fails closed; the limiter applies fail-open per route (model)
-        return RedisStore(cfg.redis_url, fail_mode="closed")
+        return RedisStore(
+            cfg.redis_url,
+            fail_mode="closed",
+            connect_timeout_s=cfg.redis_connect_timeout_s,
+            timeout_s=cfg.redis_timeout_s,
+            start_wait_s=cfg.redis_start_wait_s,
+        )
     return LocalStore(clock)
 
 

@@ -233,5 +233,8 @@ class LocalStore:
         if key not in self._spend:
             self._spend[key] = _Spend(spent=max(0, spent_nanos))
 
+    async def start(self) -> None:
+        """Nothing to connect; present for the protocol."""
+
     async def aclose(self) -> None:
         """Nothing to close; present for the protocol."""

@@ -142,4 +142,9 @@ class LimitStore(Protocol):
         unless the store already holds a value for it (Redis shared by replicas)."""
         ...
 
+    async def start(self) -> None:
+        """Get ready to answer before the gateway reports ready (a shared store connects);
+        bounded in time: a backend that stays away is left to the fail mode."""
+        ...
+
     async def aclose(self) -> None: ...

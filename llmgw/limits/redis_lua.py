@@ -14,8 +14,10 @@ below 2**53 (money in nanos, time in microseconds). Keys (``P`` is the store's p
 ``P b:<node>|<budget key>|<period id>``
     Hash ``spent``/``reserved`` (nanos). Expires ``BUDGET_GRACE_S`` after the period ends.
 ``P a:<id>``
-    The admission's lease: ``b:<budget hash key>`` -> reserved nanos, ``c:<set key>`` -> 1,
-    ``done`` once settled or released, ``reaped`` once its lease ran out.
+    The admission's lease: ``at`` -> admission time (us), ``b:<budget hash key>`` -> reserved
+    nanos, ``c:<set key>`` -> 1, ``done`` once settled or released, ``reaped`` once its lease
+    ran out. Its presence makes ``ADMIT`` idempotent by id: a second run with the same id (a
+    retry whose first reply was lost) returns the recorded grant and changes nothing.
 ``P leases``
     Sorted set of live admission ids scored by lease expiry (us). ``admit`` reaps up to
     ``REAP_BATCH`` expired ones first: their reservations are refunded and their slots freed,
@@ -175,6 +177,21 @@ end
 
 ADMIT = r"""
 local req = cjson.decode(ARGV[1])
+local lkey = P .. 'a:' .. req.id
+local at = redis.call('HGET', lkey, 'at')
+if at then
+  -- a retry of an admission that already went through (its reply was lost): the same grant,
+  -- nothing counted twice; the rate states were not kept, so none are reported
+  local again = {'1', at, '', '', '', '', '', ''}
+  local s0 = math.floor(tonumber(at) / 1000000)
+  for _, n in ipairs(req.nodes) do
+    for _, b in ipairs(n.budgets or {}) do
+      local pid = period(b.period, b.window, s0)
+      table.insert(again, pid)
+    end
+  end
+  return again
+end
 local now = now_us()
 local s = math.floor(now / 1000000)
 reap(now)
@@ -239,7 +256,6 @@ for i, n in ipairs(req.nodes) do
 end
 
 local lease_until = now + req.lease * 1000000
-local lkey = P .. 'a:' .. req.id
 local out = {'1', fmt(now)}
 local lease = {'at', fmt(now)}
 for i, n in ipairs(req.nodes) do

@@ -24,9 +24,12 @@ their concurrency slots. So a replica that dies mid-call holds its slot and rese
 ``settle``. Rate keys expire when their TAT passes, budget hashes a day after their period
 ends.
 
-Failure. Each call gets ``timeout_s`` (default 50 ms) to connect and answer, with no retries;
-at most ``max_connections`` calls are on the wire at once, the others wait for a connection
-(up to ``POOL_WAIT_S``) rather than fail.
+Connection. ``llmgw.limits.redis_link.RedisLink`` holds the pool: ``connect_timeout_s`` to
+open a connection, ``timeout_s`` to get a free one and ``timeout_s`` per script call, one retry
+where it cannot count twice (on a connection error every script, all three being idempotent
+by admission id or read-only; after a timeout only ``settle`` and ``spend``), at most
+``max_connections`` calls on the wire, and ``start`` opens the pool and loads the scripts
+before the gateway reports ready, trying for at most ``start_wait_s``.
 If Redis cannot be reached, ``fail_mode="closed"`` rejects with kind ``unavailable`` and
 ``fail_mode="open"`` admits an *unchecked* admission (``is_unchecked``) that touches nothing
 and whose ``settle``/``release`` do nothing; a warning is logged at most once per 10 s.
@@ -40,7 +43,6 @@ Keys live under ``prefix``. Scripts touch keys they compute, so use a single Red
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -48,12 +50,6 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import orjson
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from llmgw.limits import redis_lua
 from llmgw.limits.model import (
@@ -65,15 +61,21 @@ from llmgw.limits.model import (
     RateState,
     Rejected,
 )
+from llmgw.limits.redis_link import UNREACHABLE, RedisLink
 from llmgw.routing.clock import Clock
 from llmgw.settings.money import format_cost
+from llmgw.settings.schema import LimitsConfig
 
 log = logging.getLogger("llmgw.limits.redis")
 
 UNCHECKED_PREFIX = "unchecked-"
 WARN_EVERY_S = 10.0
-POOL_WAIT_S = 1.0  # longest wait for a free pooled connection (busy, not unreachable)
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+_DEFAULTS = LimitsConfig()  # the [limits] timeouts; the reasoning is on LimitsConfig
+SCRIPTS = {
+    "admit": redis_lua.script(redis_lua.ADMIT),
+    "settle": redis_lua.script(redis_lua.SETTLE),
+    "spend": redis_lua.script(redis_lua.SPEND),
+}
 
 
 def is_unchecked(admission: Admission) -> bool:
@@ -181,47 +183,32 @@ class RedisStore:
         clock: Clock | None = None,
         prefix: str = "llmgw:",
         *,
-        timeout_s: float = 0.05,
+        connect_timeout_s: float = _DEFAULTS.redis_connect_timeout_s,
+        timeout_s: float = _DEFAULTS.redis_timeout_s,
         lease_s: int = 900,
         max_connections: int = 64,
+        start_wait_s: float = _DEFAULTS.redis_start_wait_s,
     ) -> None:
-        self._url = url
         self._fail_mode = fail_mode
         self._clock = clock
         self._prefix = prefix
-        self._timeout_s = timeout_s
         self._lease_s = lease_s
-        self._max_connections = max_connections
-        self._client: aioredis.Redis | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._scripts: dict[str, AsyncScript] = {}
+        self.link = RedisLink(
+            url,
+            SCRIPTS,
+            connect_timeout_s=connect_timeout_s,
+            timeout_s=timeout_s,
+            max_connections=max_connections,
+            start_wait_s=start_wait_s,
+        )
         self._last_warning: float | None = None
 
     # ---------------------------------------------------------------- plumbing
 
-    def _connection(self) -> aioredis.Redis:
-        """The client for the running event loop (connections cannot cross loops)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self._url,
-                max_connections=self._max_connections,
-                timeout=POOL_WAIT_S,
-                socket_timeout=self._timeout_s,
-                socket_connect_timeout=self._timeout_s,
-                retry=Retry(NoBackoff(), 0),
-            )
-            self._client = aioredis.Redis(connection_pool=pool)
-            self._loop = loop
-            self._scripts = {
-                name: self._client.register_script(redis_lua.script(body))
-                for name, body in (
-                    ("admit", redis_lua.ADMIT),
-                    ("settle", redis_lua.SETTLE),
-                    ("spend", redis_lua.SPEND),
-                )
-            }
-        return self._client
+    async def start(self) -> None:
+        """Connect, ping and load the scripts before the gateway reports ready; bounded by
+        ``start_wait_s``, after which the fail mode answers calls until Redis is back."""
+        await self.link.start()
 
     def _now_arg(self) -> str:
         if self._clock is None:
@@ -229,11 +216,8 @@ class RedisStore:
         return str(round(self._clock.wall() * 1_000_000))
 
     async def _run(self, name: str, body: bytes) -> list[bytes]:
-        """Run one script; raises one of ``_UNREACHABLE`` when Redis cannot answer."""
-        self._connection()
-        script = self._scripts[name]
-        reply = await script(args=[body, self._now_arg(), self._prefix])
-        return list(reply)
+        """Run one script; raises one of ``UNREACHABLE`` when Redis cannot answer."""
+        return await self.link.run(name, [body, self._now_arg(), self._prefix])
 
     def _warn(self, what: str, exc: BaseException) -> None:
         """Log that Redis is unreachable, at most once per ``WARN_EVERY_S``."""
@@ -253,7 +237,7 @@ class RedisStore:
         body = admit_request(chain, demand, adm_id, self._lease_s)
         try:
             reply = await self._run("admit", body)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             leaf = chain[-1].node if chain else ""
             if self._fail_mode == "closed":
                 self._warn("rejecting calls (fail closed)", exc)
@@ -288,7 +272,7 @@ class RedisStore:
             return None
         try:
             reply = await self._run("settle", settle_request(adm, tokens, cost, self._lease_s))
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             self._warn(f"admission {adm.id} not settled", exc)
             return None
         if _text(reply[0]) == "done":
@@ -318,7 +302,7 @@ class RedisStore:
             body["restore"] = max(0, restore)
         try:
             reply = await self._run("spend", orjson.dumps(body))
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             self._warn("budget not read", exc)
             raise self._unavailable(node) from None
         pid, spent, reserved = _text(reply[0]), int(reply[1]), int(reply[2])
@@ -335,6 +319,4 @@ class RedisStore:
 
     async def aclose(self) -> None:
         """Close the connections of the current loop's client."""
-        client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.aclose()
+        await self.link.aclose()

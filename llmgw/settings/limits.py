@@ -29,6 +29,9 @@ LIMITS_KEYS = (
     "backend",
     "redis_url",
     "fail_mode",
+    "redis_connect_timeout_s",
+    "redis_timeout_s",
+    "redis_start_wait_s",
     "reserve_margin",
     "default_max_tokens",
     "queue_timeout_s",
@@ -77,6 +80,13 @@ class LimitsReader(RoutingReader):
             redis_url=redis_url,
             fail_mode=cast(
                 Any, self.choice(t, "fail_mode", path, FAIL_MODES, "fail mode") or d.fail_mode
+            ),
+            redis_connect_timeout_s=self.number(
+                t, "redis_connect_timeout_s", path, d.redis_connect_timeout_s
+            ),
+            redis_timeout_s=self.number(t, "redis_timeout_s", path, d.redis_timeout_s),
+            redis_start_wait_s=self.number(
+                t, "redis_start_wait_s", path, d.redis_start_wait_s, positive=False
             ),
             reserve_margin=margin,
             default_max_tokens=self.integer(t, "default_max_tokens", path, d.default_max_tokens, 1),

@@ -138,7 +138,11 @@ TOML reference
     ``backend`` (``"local"``: counters in the process; ``"redis"``: shared by replicas),
     ``redis_url`` (``"redis://127.0.0.1:6379/0"``; ``redis://``, ``rediss://`` or
     ``unix://``), ``fail_mode`` (``"closed"``: reject calls while Redis is unreachable;
-    ``"open"``: admit them), ``reserve_margin`` (``"1.10"``, a decimal at least 1: each call
+    ``"open"``: admit them), ``redis_connect_timeout_s`` (5: seconds to open a connection),
+    ``redis_timeout_s`` (5: seconds to get a free pooled connection, and again for an
+    answer; both run on the gateway's event loop and so include its lag in a burst on a busy
+    host), ``redis_start_wait_s`` (5, or 0: how long start-up waits for Redis before serving
+    with the fail mode), ``reserve_margin`` (``"1.10"``, a decimal at least 1: each call
     reserves its worst-case cost times this until settled), ``default_max_tokens`` (4096: the
     output bound of a call that sets none), ``queue_timeout_s`` (10: longest wait for a
     deployment with free capacity before a 429), ``alert_webhook`` (unset; an ``http(s)`` URL

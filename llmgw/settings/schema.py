@@ -223,6 +223,14 @@ class LimitsConfig:
     backend: Literal["local", "redis"] = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
     fail_mode: Literal["open", "closed"] = "closed"  # when Redis is unreachable
+    # Redis timeouts run on the gateway's event loop, so they include its lag. With both cores
+    # saturated a lone script call's p99.9 is 8-48 ms, and 72-243 ms with 64 in flight
+    # (benchmarks/redis_latency.py, load 3-8.5); but admitting a burst of 300 calls right after
+    # start took up to 0.5 s with two CPU hogs (load 3.4) and 4.3 s at load ~10, all of it the
+    # loop catching up. 5 s holds that, and outlasts two lost SYNs (1 s + 2 s) on connect.
+    redis_connect_timeout_s: float = 5.0  # to open a connection
+    redis_timeout_s: float = 5.0  # to get a free pooled connection, and again for the answer
+    redis_start_wait_s: float = 5.0  # longest wait for Redis at start before serving anyway
     reserve_margin: Decimal = Decimal("1.10")  # reservations are the worst case x this
     default_max_tokens: int = 4096  # output bound when a call sets none and the model has no cap
     queue_timeout_s: float = 10.0  # longest wait in a deployment's fair queue before 429

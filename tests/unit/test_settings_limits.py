@@ -42,6 +42,9 @@ FULL = """
 backend = "redis"
 redis_url = "redis://127.0.0.1:6390/1"
 fail_mode = "open"
+redis_connect_timeout_s = 0.5
+redis_timeout_s = 2
+redis_start_wait_s = 0
 reserve_margin = "1.25"
 default_max_tokens = 1000
 queue_timeout_s = 2.5
@@ -81,6 +84,9 @@ def test_full_limits(tmp_path: Path) -> None:
         backend="redis",
         redis_url="redis://127.0.0.1:6390/1",
         fail_mode="open",
+        redis_connect_timeout_s=0.5,
+        redis_timeout_s=2.0,
+        redis_start_wait_s=0.0,
         reserve_margin=Decimal("1.25"),
         default_max_tokens=1000,
         queue_timeout_s=2.5,
@@ -120,6 +126,9 @@ def test_defaults(tmp_path: Path) -> None:
         ),
         ("[limits]\ndefault_max_tokens = 0", "limits.default_max_tokens: 0 is out of range"),
         ("[limits]\nqueue_timeout_s = 0", "limits.queue_timeout_s: must be greater than 0"),
+        ("[limits]\nredis_timeout_s = 0", "limits.redis_timeout_s: must be greater than 0"),
+        ("[limits]\nredis_connect_timeout_s = '1'", "limits.redis_connect_timeout_s: expected"),
+        ("[limits]\nredis_start_wait_s = -1", "limits.redis_start_wait_s: must be at least 0"),
         ("[limits]\nredis_url = 'http://x'", "limits.redis_url: 'http://x' is not a Redis URL"),
         ("[limits]\nalert_webhook = 'ftp://x'", "limits.alert_webhook: 'ftp://x' is not an"),
         ("[limits]\nbackends = 'local'", "limits.backends: unknown key 'backends' (did you"),
