@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from llmgw.tui.app import GatewayTUI
 from llmgw.tui.screens import TenantScreen
@@ -68,6 +69,8 @@ def test_sorted_by_burn_with_filter(fake: FakeAdmin, snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await loaded(pilot)
         await pilot.press("b", "slash", *"acme")
+        for field in pilot.app.query(Input):  # a blinking cursor would make the frame random
+            field.cursor_blink = False
         await settle(pilot)
 
     assert snap_compare(make_app(fake), terminal_size=SIZE, run_before=run_before)
