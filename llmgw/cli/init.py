@@ -120,7 +120,13 @@ SERVER: dict[str, Any] = {
 }
 
 AUDIT: dict[str, Any] = {
-    "audit": {"queue_size": 10_000, "batch_size": 500, "flush_interval_s": 0.05}
+    "audit": {
+        "durability": "batched",
+        "queue_size": 10_000,
+        "queue_max_bytes": 256 * 1024 * 1024,
+        "batch_size": 500,
+        "flush_interval_s": 0.05,
+    }
 }
 
 MOCK_PROVIDER: dict[str, Any] = {
