@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from overhead import free_port  # the benchmarks' one port picker
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "hostile-admin-key"
@@ -174,12 +174,6 @@ PATHS = {
     "breaker": "/admin/breakers/up/gpt-4o-mini",
     "budget": "/admin/budgets/plain",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(args: list[str], log: Path, ready: str, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -29,7 +29,6 @@ import json
 import multiprocessing as mp
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from overhead import free_port  # the benchmarks' one port picker
 
 LETTERS = bytes(range(97, 123))
 ZWSP = "\u200b".encode()
@@ -94,12 +94,6 @@ concurrency = 100000
 period = "month"
 limit_usd = "1000000"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(args: list[str], ready: str, log: Path) -> subprocess.Popen[bytes]:

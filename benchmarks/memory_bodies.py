@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+from overhead import free_port  # the benchmarks' one port picker
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1_000_000
@@ -60,12 +60,6 @@ deployments = [{{ provider = "upstream", model = "gpt-4o-mini" }}]
 models = ["*"]
 retention = "full"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(

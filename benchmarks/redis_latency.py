@@ -33,6 +33,8 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from overhead import free_port  # the benchmarks' one port picker
+
 from llmgw.limits.model import BudgetSpec, Demand, NodeLimits
 from llmgw.limits.redis_store import RedisStore
 
@@ -42,12 +44,6 @@ CHAIN = (
     NodeLimits("bench", rpm=10**8, tpm=10**9, concurrency=10**6),
     NodeLimits("bench/key", budgets=(BudgetSpec("day", "day", 10**18),)),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:

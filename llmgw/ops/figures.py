@@ -11,6 +11,7 @@ calls. ``tenant_figures`` and ``deployment_figures`` turn them into what the ope
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,23 @@ def timed_deployment(rec: AuditRecord) -> str | None:
     if rec.outcome == "ok" and rec.provider and rec.provider != CACHE_PROVIDER:
         return f"{rec.provider}/{rec.served_model}"
     return None
+
+
+def feed_deployments(
+    rec: AuditRecord, at: float, deployment: Callable[[str], DeploymentLive]
+) -> None:
+    """Count ``rec``'s attempts on their deployments at time ``at``, and keep a successful
+    upstream call's latency and time to first token (the live state and the state-file views
+    count calls the same way through this)."""
+    for attempt in rec.attempt_log:
+        dep = deployment(f"{attempt.get('provider')}/{attempt.get('model')}")
+        dep.seconds.add(at, (1, int(attempt.get("error_class") is not None)))
+    timed = timed_deployment(rec)
+    if timed is not None:
+        dep = deployment(timed)
+        dep.latency_ms.append(rec.latency_ms)
+        if rec.ttft_ms is not None:
+            dep.ttft_ms.append(rec.ttft_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,6 @@ from llmgw.limits.ledger import spend_by_minute, spend_by_tenant
 from llmgw.limits.periods import period_end, period_start
 from llmgw.ops.figures import (
     BURN_MINUTES,
-    CALL_ERRORS,
-    CALLS,
     ERRORS,
     FAILED,
     LATENCY_RING,
@@ -48,9 +46,9 @@ from llmgw.ops.figures import (
     TenantFigures,
     TenantLive,
     deployment_figures,
+    feed_deployments,
     spend_of,
     tenant_figures,
-    timed_deployment,
 )
 from llmgw.ops.live_tail import SUBSCRIBER_QUEUE, CallLine, Subscriber
 from llmgw.ops.live_windows import Buckets, percentile
@@ -161,17 +159,7 @@ class LiveState:
                     t.month += cost
                 if failed:
                     t.errors.append(line)
-        for attempt in rec.attempt_log:
-            dep = self._deployment(f"{attempt.get('provider')}/{attempt.get('model')}")
-            row = dep.seconds.row(now)
-            row[CALLS] += 1
-            row[CALL_ERRORS] += attempt.get("error_class") is not None
-        timed = timed_deployment(rec)
-        if timed is not None:
-            dep = self._deployment(timed)
-            dep.latency_ms.append(rec.latency_ms)
-            if rec.ttft_ms is not None:
-                dep.ttft_ms.append(rec.ttft_ms)
+        feed_deployments(rec, now, self._deployment)
         self.metrics.observe(rec, cost)
         if self.subscribers:
             summary = line.summary()

@@ -55,9 +55,9 @@ from llmgw.ops.figures import (
     TenantFigures,
     TenantLive,
     deployment_figures,
+    feed_deployments,
     spend_of,
     tenant_figures,
-    timed_deployment,
 )
 from llmgw.ops.live_tail import call_summary
 from llmgw.ops.views import BudgetSpend, CacheCounts, DeploymentState, Row
@@ -183,15 +183,7 @@ class StateData:
                     t.minutes.add(at, (cost,))
                     t.today += cost if self._day[0] <= at < self._day[1] else 0
                     t.month += cost if self._month[0] <= at < self._month[1] else 0
-        for attempt in rec.attempt_log:
-            dep = self._deployment(f"{attempt.get('provider')}/{attempt.get('model')}")
-            dep.seconds.add(at, (1, int(attempt.get("error_class") is not None)))
-        timed = timed_deployment(rec)
-        if timed is not None:
-            dep = self._deployment(timed)
-            dep.latency_ms.append(rec.latency_ms)
-            if rec.ttft_ms is not None:
-                dep.ttft_ms.append(rec.ttft_ms)
+        feed_deployments(rec, at, self._deployment)
 
     def _chain(self, tenant: str) -> Iterable[TenantLive]:
         for node in tenant_chain(tenant):
