@@ -10,6 +10,11 @@ character.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from llmgw.errors import UpstreamError
 
 
 @dataclass(slots=True, frozen=True)
@@ -118,3 +123,22 @@ def format_event(data: bytes | str, event: str | None = None) -> bytes:
     if event is None:
         return b"data: " + data + b"\n\n"
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+MAX_SNIPPET = 200  # characters of a bad event quoted in the error
+
+
+def event_object(data: str, provider: str, what: str = "event") -> dict[str, Any]:
+    """The JSON object an SSE event's data holds; ``UpstreamError`` (``server_error``, quoting
+    the start of the data) when it is not one."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        obj = None
+    if not isinstance(obj, dict):
+        raise UpstreamError(
+            "server_error",
+            f"{provider}: malformed stream {what} {data[:MAX_SNIPPET]!r}",
+            provider=provider,
+        )
+    return obj

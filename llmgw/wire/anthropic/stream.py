@@ -27,9 +27,7 @@ from llmgw.wire.anthropic.usage import (
     usage_from_anthropic,
     usage_to_anthropic,
 )
-from llmgw.wire.sse import SseEvent, format_event
-
-_MAX_SNIPPET = 200
+from llmgw.wire.sse import SseEvent, event_object, format_event
 
 
 def _event(body: dict[str, Any]) -> bytes:
@@ -175,16 +173,7 @@ class AnthropicStreamDecoder:
         data = event.data
         if not data or data.isspace():
             return []
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            obj = None
-        if not isinstance(obj, dict):
-            raise UpstreamError(
-                "server_error",
-                f"{PROVIDER}: malformed stream event {data[:_MAX_SNIPPET]!r}",
-                provider=PROVIDER,
-            )
+        obj = event_object(data, PROVIDER)
         kind = obj.get("type") or event.event
         if kind == "error" or event.event == "error":
             message, err_type = error_fields(obj)

@@ -21,10 +21,9 @@ from llmgw.errors import GatewayError, UpstreamError
 from llmgw.types import Chunk, FinishReason, StreamMeta, ToolCallDelta, Usage
 from llmgw.wire.openai.errors import PROVIDER, classify_error, encode_error, error_fields
 from llmgw.wire.openai.usage import finish_reason_from_openai, usage_from_openai, usage_to_openai
-from llmgw.wire.sse import SseEvent, format_event
+from llmgw.wire.sse import SseEvent, event_object, format_event
 
 _DONE = format_event(b"[DONE]")
-_MAX_SNIPPET = 200
 
 
 class OpenAIStreamEncoder:
@@ -132,16 +131,7 @@ class OpenAIStreamDecoder:
         if data.startswith("[DONE]"):
             self.done = True
             return []
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            obj = None
-        if not isinstance(obj, dict):
-            raise UpstreamError(
-                "server_error",
-                f"{PROVIDER}: malformed stream chunk {data[:_MAX_SNIPPET]!r}",
-                provider=PROVIDER,
-            )
+        obj = event_object(data, PROVIDER, "chunk")
         if obj.get("error") or event.event == "error":
             raise _stream_error(obj)
         out: list[Chunk] = []
